@@ -1,0 +1,69 @@
+# Developer convenience: nginx itself only reads ./config.
+#
+#   make                 build build/ngx_http_pubsub_kafka_module.so and tools
+#   make test            run the regression suite (t/)
+#   make test-valgrind   the same with nginx under valgrind memcheck
+#   make run             start the gateway with an embedded broker
+
+SHELL       := /bin/bash
+NGINX_SRC   ?= /usr/share/nginx/src
+NGINX       ?= /usr/sbin/nginx
+BUILD       := $(CURDIR)/build
+OBJS        := $(BUILD)/nginx
+MODULE      := $(BUILD)/ngx_http_pubsub_kafka_module.so
+MOCK        := $(BUILD)/pubsub-kafka-mock
+UNIT        := $(BUILD)/unit-tests
+PROVE_ARGS  ?= -r t
+
+CFLAGS_TOOLS = -O2 -g -W -Wall -Werror -Wno-unused-parameter
+
+SRCS := $(wildcard src/*.c src/*.h)
+
+.PHONY: all deps test test-valgrind run clean
+
+all: deps $(MODULE) $(MOCK) $(UNIT)
+
+deps:
+	@sh tools/deps.sh build
+
+# configure runs only when the module's build script or protocol change
+$(OBJS)/Makefile: config proto/pubsub.proto
+	mkdir -p $(OBJS)
+	cd $(NGINX_SRC) && . ./conf_flags && ./configure \
+	    "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt="-fPIC" --with-ld-opt="-fPIC" \
+	    --add-dynamic-module=$(CURDIR) \
+	    --builddir=$(OBJS) > $(OBJS)/configure.log 2>&1 \
+	    || { tail -20 $(OBJS)/configure.log; exit 1; }
+
+$(MODULE): $(OBJS)/Makefile $(SRCS)
+	$(MAKE) -s -f $(OBJS)/Makefile -C $(NGINX_SRC) modules
+	cp $(OBJS)/ngx_http_pubsub_kafka_module.so $@
+
+$(MOCK): tools/pubsub_kafka_mock.c
+	$(CC) $(CFLAGS_TOOLS) -o $@ $< -lrdkafka
+
+# unit tests of the frame parser and the request decoder: plain C over bytes
+$(UNIT): t/unit/unit_tests.c src/ngx_http_pubsub_ws_frame.c \
+         src/ngx_http_pubsub_ws_frame.h src/ngx_http_pubsub_protocol.h \
+         $(OBJS)/Makefile
+	$(CC) $(CFLAGS_TOOLS) -DNGX_PUBSUB_UNIT_TEST \
+	    -I $(NGINX_SRC)/src/core -I $(NGINX_SRC)/src/os/unix \
+	    -I $(NGINX_SRC)/src/event -I $(NGINX_SRC)/src/http \
+	    -I $(OBJS) -I $(OBJS)/ngx_http_pubsub_kafka_proto -I src \
+	    -o $@ t/unit/unit_tests.c src/ngx_http_pubsub_ws_frame.c \
+	    $(OBJS)/ngx_http_pubsub_kafka_proto/pubsub.pb-c.c -lprotobuf-c
+
+test: all
+	@sh tools/deps.sh test
+	prove $(PROVE_ARGS)
+
+test-valgrind: all
+	@sh tools/deps.sh valgrind
+	TEST_NGINX_USE_VALGRIND=1 prove $(PROVE_ARGS)
+
+run: all
+	@sh tools/run.sh
+
+clean:
+	rm -rf $(BUILD) t/servroot

@@ -1,0 +1,89 @@
+
+/*
+ * Copyright (C) ngx_http_pubsub_kafka_module authors
+ */
+
+
+#ifndef _NGX_HTTP_PUBSUB_WEBSOCKET_H_INCLUDED_
+#define _NGX_HTTP_PUBSUB_WEBSOCKET_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_pubsub_ws_frame.h"
+
+
+/*
+ * An RFC 6455 server on an upgraded nginx request: handshake, frames,
+ * ping/pong, close, limits and a bounded output queue.  It hands complete
+ * binary messages to its owner and knows nothing of what they mean.
+ */
+
+
+typedef struct ngx_http_pubsub_ws_s  ngx_http_pubsub_ws_t;
+
+typedef void (*ngx_http_pubsub_ws_message_pt)(ngx_http_pubsub_ws_t *ws,
+    u_char *data, size_t len);
+typedef void (*ngx_http_pubsub_ws_close_pt)(ngx_http_pubsub_ws_t *ws);
+
+
+typedef struct {
+    size_t                           max_message;
+    size_t                           max_output;
+    ngx_msec_t                       ping_interval;
+    ngx_msec_t                       idle_timeout;
+} ngx_http_pubsub_ws_conf_t;
+
+
+struct ngx_http_pubsub_ws_s {
+    ngx_http_request_t              *request;
+    ngx_connection_t                *connection;
+    ngx_http_pubsub_ws_conf_t       *conf;
+
+    /* the owner's: called for each binary message, and once on close */
+    ngx_http_pubsub_ws_message_pt    message_handler;
+    ngx_http_pubsub_ws_close_pt      close_handler;
+    void                            *data;
+
+    ngx_http_pubsub_ws_parser_t      parser;
+
+    u_char                          *message;       /* being reassembled */
+    size_t                           message_len;
+    size_t                           message_size;
+
+    u_char                           control[NGX_HTTP_PUBSUB_WS_CONTROL_MAX];
+    size_t                           control_len;
+
+    ngx_chain_t                     *out;           /* output queue */
+    ngx_chain_t                    **last_out;
+    size_t                           out_bytes;
+
+    ngx_event_t                      ping;
+    ngx_event_t                      idle;
+
+    ngx_msec_t                       send_timeout;
+    size_t                           send_lowat;
+
+    unsigned                         closing:1;     /* close frame queued */
+    unsigned                         failed:1;      /* close, no frame */
+    unsigned                         finalized:1;
+    unsigned                         read_blocked:1;
+    unsigned                         in_read:1;
+};
+
+
+ngx_int_t ngx_http_pubsub_ws_handshake(ngx_http_request_t *r);
+ngx_http_pubsub_ws_t *ngx_http_pubsub_ws_create(ngx_http_request_t *r,
+    ngx_http_pubsub_ws_conf_t *conf);
+void ngx_http_pubsub_ws_start(ngx_http_pubsub_ws_t *ws);
+
+ngx_chain_t *ngx_http_pubsub_ws_alloc_frame(ngx_http_pubsub_ws_t *ws,
+    ngx_uint_t opcode, size_t len);
+ngx_int_t ngx_http_pubsub_ws_send(ngx_http_pubsub_ws_t *ws, ngx_chain_t *cl);
+void ngx_http_pubsub_ws_close(ngx_http_pubsub_ws_t *ws, ngx_uint_t status,
+    const char *reason);
+
+
+#endif /* _NGX_HTTP_PUBSUB_WEBSOCKET_H_INCLUDED_ */

@@ -1,0 +1,40 @@
+#!/bin/sh
+# Installs the Debian packages a group of make targets needs, and only those
+# that are missing, saying what it installs.  Usage: deps.sh build|test|run
+
+set -e
+
+build="nginx nginx-dev librdkafka-dev libprotobuf-c-dev protobuf-c-compiler
+       libssl-dev libsasl2-dev pkg-config gcc make"
+test="$build kcat curl libtest-base-perl libtext-diff-perl
+      libprotocol-websocket-perl python3-protobuf protobuf-compiler
+      python3-websockets"
+
+case "$1" in
+build|run) want="$build" ;;
+test)      want="$test" ;;
+valgrind)  want="$test valgrind" ;;
+*)         echo "usage: $0 build|test|run|valgrind" >&2; exit 2 ;;
+esac
+
+missing=
+for p in $want; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
+         | grep -q 'install ok installed'
+    then
+        missing="$missing $p"
+    fi
+done
+
+[ -z "$missing" ] && exit 0
+
+echo "installing Debian packages:$missing"
+
+if [ "$(id -u)" != 0 ]; then
+    echo "run as root, or install them yourself: apt-get install$missing" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
