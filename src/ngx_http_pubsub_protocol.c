@@ -14,6 +14,10 @@
 #define NGX_HTTP_PUBSUB_ERROR_MAX  1024
 
 
+/* WebSocket sessions open in this worker */
+ngx_uint_t  ngx_http_pubsub_sessions;
+
+
 static void ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data,
     size_t len);
 static void ngx_http_pubsub_close(ngx_http_pubsub_ws_t *ws);
@@ -90,6 +94,8 @@ ngx_http_pubsub_session_create(ngx_http_pubsub_ws_t *ws,
     ws->data = s;
     ws->message_handler = ngx_http_pubsub_message;
     ws->close_handler = ngx_http_pubsub_close;
+
+    ngx_http_pubsub_sessions++;
 
     return s;
 }
@@ -215,6 +221,8 @@ ngx_http_pubsub_close(ngx_http_pubsub_ws_t *ws)
 
         ngx_http_pubsub_cmd_done(cmd);
     }
+
+    ngx_http_pubsub_sessions--;
 }
 
 

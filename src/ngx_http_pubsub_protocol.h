@@ -87,4 +87,7 @@ void ngx_http_pubsub_cmd_done(ngx_http_pubsub_cmd_t *cmd);
 ngx_http_request_t *ngx_http_pubsub_cmd_request(ngx_http_pubsub_cmd_t *cmd);
 
 
+extern ngx_uint_t  ngx_http_pubsub_sessions;
+
+
 #endif /* _NGX_HTTP_PUBSUB_PROTOCOL_H_INCLUDED_ */

@@ -1,0 +1,672 @@
+
+/*
+ * Copyright (C) ngx_http_pubsub_kafka_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_pubsub_kafka.h"
+
+
+static char *ngx_http_pubsub_kafka_pass(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_pubsub_kafka_property(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_pubsub_kafka_status_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_pubsub_kafka_status_handler(ngx_http_request_t *r);
+static char *ngx_http_pubsub_kafka_brokers(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf, ngx_str_t *brokers);
+static char *ngx_http_pubsub_kafka_cluster(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf);
+static void *ngx_http_pubsub_kafka_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_pubsub_kafka_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf,
+    void *parent, void *child);
+static ngx_int_t ngx_http_pubsub_kafka_init_process(ngx_cycle_t *cycle);
+static void ngx_http_pubsub_kafka_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_command_t  ngx_http_pubsub_kafka_commands[] = {
+
+    { ngx_string("pubsub_kafka_pass"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_pubsub_kafka_pass,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pubsub_kafka_property"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      ngx_http_pubsub_kafka_property,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("pubsub_kafka_fetch_max_bytes"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, fetch_max_bytes),
+      NULL },
+
+    { ngx_string("pubsub_kafka_fetch_max_wait"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, fetch_max_wait),
+      NULL },
+
+    { ngx_string("pubsub_kafka_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, timeout),
+      NULL },
+
+    { ngx_string("pubsub_kafka_buffer_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, buffer_size),
+      NULL },
+
+    { ngx_string("pubsub_kafka_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, thread_pool_name),
+      NULL },
+
+    { ngx_string("pubsub_kafka_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_pubsub_kafka_status_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_pubsub_kafka_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_pubsub_kafka_create_main_conf, /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_pubsub_kafka_create_loc_conf, /* create location configuration */
+    ngx_http_pubsub_kafka_merge_loc_conf   /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_pubsub_kafka_module = {
+    NGX_MODULE_V1,
+    &ngx_http_pubsub_kafka_module_ctx,     /* module context */
+    ngx_http_pubsub_kafka_commands,        /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_pubsub_kafka_init_process,    /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_pubsub_kafka_exit_process,    /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static char *
+ngx_http_pubsub_kafka_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pubsub_kafka_loc_conf_t *pklcf = conf;
+
+    char       *rv;
+    ngx_str_t  *value, url;
+
+    if (pklcf->pass.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    url = value[1];
+
+    if (url.len <= sizeof("kafka://") - 1
+        || ngx_strncasecmp(url.data, (u_char *) "kafka://",
+                           sizeof("kafka://") - 1)
+           != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid URL \"%V\": it must be "
+                           "kafka://HOST:PORT[,HOST:PORT...] or "
+                           "kafka://UPSTREAM", &url);
+        return NGX_CONF_ERROR;
+    }
+
+    url.data += sizeof("kafka://") - 1;
+    url.len -= sizeof("kafka://") - 1;
+
+    if (ngx_strlchr(url.data, url.data + url.len, ':') == NULL
+        && ngx_strlchr(url.data, url.data + url.len, ',') == NULL)
+    {
+        /* no port: an upstream{} block, looked up when merging */
+        pklcf->upstream = url;
+        pklcf->pass = value[1];
+
+    } else {
+        rv = ngx_http_pubsub_kafka_brokers(cf, pklcf, &url);
+        if (rv != NGX_CONF_OK) {
+            return rv;
+        }
+    }
+
+    rv = ngx_http_pubsub_endpoint(cf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (ngx_http_pubsub_add_command(cf,
+                                    PUB_SUB_REQ__REQ_CMD_KAFKA_LIST_OFFSET,
+                                    ngx_http_pubsub_kafka_list_offset,
+                                    ngx_http_pubsub_kafka_list_offset_size())
+        != NGX_OK
+        || ngx_http_pubsub_add_command(cf, PUB_SUB_REQ__REQ_CMD_KAFKA_FETCH,
+                                       ngx_http_pubsub_kafka_fetch,
+                                       ngx_http_pubsub_kafka_fetch_size())
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* HOST:PORT[,HOST:PORT...]: host names reach librdkafka as written */
+
+static char *
+ngx_http_pubsub_kafka_brokers(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf, ngx_str_t *brokers)
+{
+    u_char     *p, *last, *start, *colon;
+    ngx_int_t   port;
+
+    p = brokers->data;
+    last = p + brokers->len;
+
+    while (p < last) {
+        start = p;
+
+        while (p < last && *p != ',') {
+            p++;
+        }
+
+        for (colon = p; colon > start && colon[-1] != ':'; colon--) {
+            /* void */
+        }
+
+        port = (colon > start + 1) ? ngx_atoi(colon, p - colon) : NGX_ERROR;
+
+        if (port < 1 || port > 65535) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid Kafka broker \"%*s\" in "
+                               "\"pubsub_kafka_pass\": it must be HOST:PORT",
+                               p - start, start);
+            return NGX_CONF_ERROR;
+        }
+
+        p++;
+    }
+
+    conf->cluster = NULL;
+    conf->pass = *brokers;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_pubsub_kafka_property(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_pubsub_kafka_loc_conf_t *pklcf = conf;
+
+    char             errstr[512];
+    ngx_str_t       *value;
+    ngx_keyval_t    *kv;
+    rd_kafka_conf_t *rkc;
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "bootstrap.servers") == 0
+        || ngx_strcmp(value[1].data, "metadata.broker.list") == 0)
+    {
+        return "cannot set the brokers: they come from "
+               "\"pubsub_kafka_pass\"";
+    }
+
+    /* librdkafka judges name and value now, so "nginx -t" catches them */
+
+    rkc = rd_kafka_conf_new();
+
+    if (rd_kafka_conf_set(rkc, (char *) value[1].data, (char *) value[2].data,
+                          errstr, sizeof(errstr))
+        != RD_KAFKA_CONF_OK)
+    {
+        rd_kafka_conf_destroy(rkc);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid Kafka property \"%V\": %s",
+                           &value[1], errstr);
+        return NGX_CONF_ERROR;
+    }
+
+    rd_kafka_conf_destroy(rkc);
+
+    if (pklcf->properties == NULL) {
+        pklcf->properties = ngx_array_create(cf->pool, 4,
+                                             sizeof(ngx_keyval_t));
+        if (pklcf->properties == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    kv = ngx_array_push(pklcf->properties);
+    if (kv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    kv->key = value[1];
+    kv->value = value[2];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_pubsub_kafka_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_pubsub_kafka_status_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* this worker's Kafka clients as JSON, so sharing can be observed */
+
+static ngx_int_t
+ngx_http_pubsub_kafka_status_handler(ngx_http_request_t *r)
+{
+    u_char                              *p, *last;
+    ngx_int_t                            rc;
+    ngx_buf_t                           *b;
+    ngx_uint_t                           i;
+    ngx_chain_t                          out;
+    ngx_http_pubsub_kafka_cluster_t    **cluster;
+    ngx_http_pubsub_kafka_main_conf_t   *pkmcf;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    pkmcf = ngx_http_get_module_main_conf(r, ngx_http_pubsub_kafka_module);
+
+    b = ngx_create_temp_buf(r->pool, 512 + pkmcf->clusters.nelts * 1024);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = b->pos;
+    last = b->end;
+
+    p = ngx_slprintf(p, last, "{\"pid\":%P,\"websockets\":%ui,"
+                     "\"clients\":[", ngx_pid, ngx_http_pubsub_sessions);
+
+    cluster = pkmcf->clusters.elts;
+
+    for (i = 0; i < pkmcf->clusters.nelts; i++) {
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_http_pubsub_kafka_status(cluster[i]->client, p, last - 4);
+    }
+
+    p = ngx_slprintf(p, last, "]}" CRLF);
+    b->last = p;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static void *
+ngx_http_pubsub_kafka_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_pubsub_kafka_main_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_pubsub_kafka_main_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&conf->clusters, cf->pool, 4,
+                       sizeof(ngx_http_pubsub_kafka_cluster_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return conf;
+}
+
+
+static void *
+ngx_http_pubsub_kafka_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_pubsub_kafka_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_pubsub_kafka_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->pass = { 0, NULL };
+     *     conf->upstream = { 0, NULL };
+     *     conf->cluster = NULL;
+     *     conf->properties = NULL;
+     *     conf->thread_pool_name = { 0, NULL };
+     *     conf->thread_pool = NULL;
+     */
+
+    conf->fetch_max_bytes = NGX_CONF_UNSET_SIZE;
+    conf->fetch_max_wait = NGX_CONF_UNSET_MSEC;
+    conf->timeout = NGX_CONF_UNSET_MSEC;
+    conf->buffer_size = NGX_CONF_UNSET_SIZE;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child)
+{
+    ngx_http_pubsub_kafka_loc_conf_t *prev = parent;
+    ngx_http_pubsub_kafka_loc_conf_t *conf = child;
+
+    if (conf->properties == NULL) {
+        conf->properties = prev->properties;
+    }
+
+    ngx_conf_merge_size_value(conf->fetch_max_bytes, prev->fetch_max_bytes,
+                              1024 * 1024);
+    ngx_conf_merge_msec_value(conf->fetch_max_wait, prev->fetch_max_wait,
+                              100);
+    ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 5000);
+    ngx_conf_merge_size_value(conf->buffer_size, prev->buffer_size,
+                              4 * 1024 * 1024);
+    ngx_conf_merge_str_value(conf->thread_pool_name, prev->thread_pool_name,
+                             "default");
+
+    if (conf->timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"pubsub_kafka_timeout\" must not be 0");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->pass.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    conf->thread_pool = ngx_thread_pool_add(cf, &conf->thread_pool_name);
+    if (conf->thread_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_pubsub_kafka_cluster(cf, conf);
+}
+
+
+/*
+ * Finds or adds the cluster this location talks to: locations whose
+ * brokers and client settings are the same share one Kafka client.
+ */
+
+static char *
+ngx_http_pubsub_kafka_cluster(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf)
+{
+    u_char                              *p;
+    size_t                               len;
+    ngx_str_t                            brokers, key;
+    ngx_uint_t                           i, j, n;
+    ngx_keyval_t                        *kv;
+    ngx_http_upstream_server_t          *us;
+    ngx_http_upstream_srv_conf_t       **uscf;
+    ngx_http_pubsub_kafka_cluster_t     *cluster, **pc;
+    ngx_http_upstream_main_conf_t       *umcf;
+    ngx_http_pubsub_kafka_main_conf_t   *pkmcf;
+
+    brokers = conf->pass;
+
+    if (conf->upstream.len) {
+        umcf = ngx_http_conf_get_module_main_conf(cf,
+                                                  ngx_http_upstream_module);
+        uscf = umcf->upstreams.elts;
+
+        for (i = 0; i < umcf->upstreams.nelts; i++) {
+            if (uscf[i]->host.len == conf->upstream.len
+                && ngx_strncasecmp(uscf[i]->host.data, conf->upstream.data,
+                                   conf->upstream.len)
+                   == 0
+                && uscf[i]->servers
+                && uscf[i]->servers->nelts)
+            {
+                break;
+            }
+        }
+
+        if (i == umcf->upstreams.nelts) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "no upstream \"%V\" with servers for "
+                               "\"pubsub_kafka_pass %V\"",
+                               &conf->upstream, &conf->pass);
+            return NGX_CONF_ERROR;
+        }
+
+        us = uscf[i]->servers->elts;
+        n = uscf[i]->servers->nelts;
+        len = 0;
+
+        for (j = 0; j < n; j++) {
+            if (ngx_strlchr(us[j].name.data, us[j].name.data + us[j].name.len,
+                            ':')
+                == NULL)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "Kafka broker \"%V\" in upstream \"%V\" "
+                                   "has no port", &us[j].name,
+                                   &conf->upstream);
+                return NGX_CONF_ERROR;
+            }
+
+            len += us[j].name.len + 1;
+        }
+
+        brokers.data = ngx_pnalloc(cf->pool, len);
+        if (brokers.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        p = brokers.data;
+
+        for (j = 0; j < n; j++) {
+            if (j) {
+                *p++ = ',';
+            }
+
+            p = ngx_cpymem(p, us[j].name.data, us[j].name.len);
+        }
+
+        brokers.len = p - brokers.data;
+    }
+
+    /* the key: brokers, buffer size and every property, in order */
+
+    len = brokers.len + NGX_SIZE_T_LEN + 2;
+
+    if (conf->properties) {
+        kv = conf->properties->elts;
+
+        for (i = 0; i < conf->properties->nelts; i++) {
+            len += kv[i].key.len + kv[i].value.len + 2;
+        }
+    }
+
+    key.data = ngx_pnalloc(cf->pool, len);
+    if (key.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_sprintf(key.data, "%V|%uz", &brokers, conf->buffer_size);
+
+    if (conf->properties) {
+        kv = conf->properties->elts;
+
+        for (i = 0; i < conf->properties->nelts; i++) {
+            p = ngx_sprintf(p, "|%V=%V", &kv[i].key, &kv[i].value);
+        }
+    }
+
+    key.len = p - key.data;
+
+    pkmcf = ngx_http_conf_get_module_main_conf(cf,
+                                               ngx_http_pubsub_kafka_module);
+    pc = pkmcf->clusters.elts;
+
+    for (i = 0; i < pkmcf->clusters.nelts; i++) {
+        if (pc[i]->key.len == key.len
+            && ngx_strncmp(pc[i]->key.data, key.data, key.len) == 0)
+        {
+            conf->cluster = pc[i];
+            return NGX_CONF_OK;
+        }
+    }
+
+    cluster = ngx_pcalloc(cf->pool, sizeof(ngx_http_pubsub_kafka_cluster_t));
+    if (cluster == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cluster->key = key;
+    cluster->brokers = brokers;
+    cluster->properties = conf->properties;
+    cluster->buffer_size = conf->buffer_size;
+    cluster->thread_pool = conf->thread_pool;
+    cluster->index = pkmcf->clusters.nelts;
+
+    if (ngx_http_pubsub_kafka_check_properties(cf, cluster) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    pc = ngx_array_push(&pkmcf->clusters);
+    if (pc == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *pc = cluster;
+    conf->cluster = cluster;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pubsub_kafka_init_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                           i;
+    ngx_http_pubsub_kafka_cluster_t    **cluster;
+    ngx_http_pubsub_kafka_main_conf_t   *pkmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    pkmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                ngx_http_pubsub_kafka_module);
+    if (pkmcf == NULL) {
+        return NGX_OK;
+    }
+
+    /* librdkafka's threads do not survive fork(): clients start here */
+
+    cluster = pkmcf->clusters.elts;
+
+    for (i = 0; i < pkmcf->clusters.nelts; i++) {
+        if (ngx_http_pubsub_kafka_init_worker(cycle, cluster[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_pubsub_kafka_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                           i;
+    ngx_http_pubsub_kafka_cluster_t    **cluster;
+    ngx_http_pubsub_kafka_main_conf_t   *pkmcf;
+
+    pkmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                                ngx_http_pubsub_kafka_module);
+    if (pkmcf == NULL) {
+        return;
+    }
+
+    cluster = pkmcf->clusters.elts;
+
+    for (i = 0; i < pkmcf->clusters.nelts; i++) {
+        if (cluster[i]->client) {
+            ngx_http_pubsub_kafka_exit_worker(cluster[i]->client);
+            cluster[i]->client = NULL;
+        }
+    }
+}
