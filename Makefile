@@ -19,7 +19,7 @@ CFLAGS_TOOLS = -O2 -g -W -Wall -Werror -Wno-unused-parameter
 
 SRCS := $(wildcard src/*.c src/*.h)
 
-.PHONY: all deps test test-valgrind run clean
+.PHONY: all deps test test-valgrind run clean fuzz
 
 all: deps $(MODULE) $(MOCK) $(UNIT)
 
@@ -44,15 +44,25 @@ $(MOCK): tools/pubsub_kafka_mock.c
 	$(CC) $(CFLAGS_TOOLS) -o $@ $< -lrdkafka
 
 # unit tests of the frame parser and the request decoder: plain C over bytes
-$(UNIT): t/unit/unit_tests.c src/ngx_http_pubsub_ws_frame.c \
-         src/ngx_http_pubsub_ws_frame.h src/ngx_http_pubsub_protocol.h \
-         $(OBJS)/Makefile
-	$(CC) $(CFLAGS_TOOLS) -DNGX_PUBSUB_UNIT_TEST \
-	    -I $(NGINX_SRC)/src/core -I $(NGINX_SRC)/src/os/unix \
-	    -I $(NGINX_SRC)/src/event -I $(NGINX_SRC)/src/http \
-	    -I $(OBJS) -I $(OBJS)/ngx_http_pubsub_kafka_proto -I src \
-	    -o $@ t/unit/unit_tests.c src/ngx_http_pubsub_ws_frame.c \
-	    $(OBJS)/ngx_http_pubsub_kafka_proto/pubsub.pb-c.c -lprotobuf-c
+PURE_SRCS := src/ngx_http_pubsub_ws_frame.c src/ngx_http_pubsub_codec.c \
+             $(OBJS)/ngx_http_pubsub_kafka_proto/pubsub.pb-c.c
+PURE_INCS := -I $(NGINX_SRC)/src/core -I $(NGINX_SRC)/src/os/unix \
+             -I $(NGINX_SRC)/src/event -I $(OBJS) \
+             -I $(OBJS)/ngx_http_pubsub_kafka_proto -I src
+
+$(UNIT): t/unit/unit_tests.c $(SRCS) $(OBJS)/Makefile
+	$(CC) $(CFLAGS_TOOLS) $(PURE_INCS) -o $@ t/unit/unit_tests.c \
+	    $(PURE_SRCS) -lprotobuf-c
+
+# libFuzzer targets over the same pure functions (clang; not part of CI)
+fuzz: $(OBJS)/Makefile
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $(PURE_INCS) \
+	    -o $(BUILD)/fuzz-frame t/unit/fuzz_frame.c $(PURE_SRCS) -lprotobuf-c
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $(PURE_INCS) \
+	    -o $(BUILD)/fuzz-request t/unit/fuzz_request.c $(PURE_SRCS) \
+	    -lprotobuf-c
+	@echo "run: build/fuzz-frame -max_total_time=60" \
+	      "build/fuzz-request -max_total_time=60"
 
 test: all
 	@sh tools/deps.sh test

@@ -1770,6 +1770,10 @@ ngx_http_pubsub_kafka_task_handler(void *data, ngx_log_t *log)
     switch (t->kind) {
 
     case NGX_HTTP_PUBSUB_KAFKA_LIST:
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "pubsub: kafka offsets_for_times(\"%s\", %D, %L)",
+                       t->topic, t->id, t->timestamp);
+
         t->err = ngx_http_pubsub_kafka_offsets(t->rk, t->topic, t->id,
                                                t->timestamp, &t->offset,
                                                t->timeout);

@@ -764,6 +764,17 @@ ngx_http_pubsub_ws_send(ngx_http_pubsub_ws_t *ws, ngx_chain_t *cl)
     size = cl->buf->last - cl->buf->pos;
 
     if (ws->out && ws->out_bytes + size > ws->conf->max_output) {
+
+        /* what the socket takes now does not count against the limit */
+
+        if (ngx_http_pubsub_ws_flush(ws) == NGX_ERROR) {
+            ngx_free(cl);
+            ngx_http_pubsub_ws_fail(ws);
+            return NGX_ERROR;
+        }
+    }
+
+    if (ws->out && ws->out_bytes + size > ws->conf->max_output) {
         ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
                       "pubsub: client does not read, output queue "
                       "over %uz bytes, closing connection",
