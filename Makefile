@@ -73,7 +73,7 @@ test-valgrind: all
 	TEST_NGINX_USE_VALGRIND=1 prove $(PROVE_ARGS)
 
 run: all
-	@sh tools/run.sh
+	@bash tools/run.sh
 
 clean:
 	rm -rf $(BUILD) t/servroot
