@@ -120,7 +120,14 @@ ngx_http_pubsub_handler(ngx_http_request_t *r)
     rc = ngx_http_pubsub_ws_handshake(r);
 
     if (rc != NGX_OK) {
-        (void) ngx_http_discard_request_body(r);
+        if (ngx_http_discard_request_body(r) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_HTTP_UPGRADE_REQUIRED) {
+            return ngx_http_pubsub_ws_upgrade_required(r);
+        }
+
         return rc;
     }
 

@@ -15,8 +15,6 @@
 
 #define NGX_HTTP_PUBSUB_WS_GUID  "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-#define NGX_HTTP_UPGRADE_REQUIRED        426
-
 /* input is parsed as it arrives, so one buffer serves every connection */
 #define NGX_HTTP_PUBSUB_WS_READ_SIZE     16384
 
@@ -25,7 +23,6 @@ static ngx_table_elt_t *ngx_http_pubsub_ws_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_uint_t n);
 static ngx_int_t ngx_http_pubsub_ws_has_token(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *token);
-static ngx_int_t ngx_http_pubsub_ws_upgrade_required(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pubsub_ws_accept(ngx_http_request_t *r,
     ngx_str_t *key);
 static void ngx_http_pubsub_ws_read_handler(ngx_event_t *rev);
@@ -52,7 +49,9 @@ static u_char  ngx_http_pubsub_ws_buffer[NGX_HTTP_PUBSUB_WS_READ_SIZE];
 
 /*
  * Checks an upgrade request; returns NGX_OK or the HTTP status to answer
- * with, after logging which header is at fault.
+ * with, after logging which header is at fault.  For
+ * NGX_HTTP_UPGRADE_REQUIRED the caller answers with
+ * ngx_http_pubsub_ws_upgrade_required().
  */
 
 ngx_int_t
@@ -128,14 +127,14 @@ ngx_http_pubsub_ws_handshake(ngx_http_request_t *r)
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "pubsub: bad \"sec-websocket-version\" request "
                       "header: none");
-        return ngx_http_pubsub_ws_upgrade_required(r);
+        return NGX_HTTP_UPGRADE_REQUIRED;
     }
 
     if (h->value.len != 2 || ngx_strncmp(h->value.data, "13", 2) != 0) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "pubsub: bad \"sec-websocket-version\" request "
                       "header: \"%V\"", &h->value);
-        return ngx_http_pubsub_ws_upgrade_required(r);
+        return NGX_HTTP_UPGRADE_REQUIRED;
     }
 
     name = key;
@@ -257,7 +256,9 @@ ngx_http_pubsub_ws_has_token(ngx_http_request_t *r, ngx_str_t *name,
 }
 
 
-static ngx_int_t
+/* 426, naming the version we speak (RFC 6455 4.4) */
+
+ngx_int_t
 ngx_http_pubsub_ws_upgrade_required(ngx_http_request_t *r)
 {
     ngx_int_t         rc;

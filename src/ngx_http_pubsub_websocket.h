@@ -22,6 +22,9 @@
  */
 
 
+#define NGX_HTTP_UPGRADE_REQUIRED        426
+
+
 typedef struct ngx_http_pubsub_ws_s  ngx_http_pubsub_ws_t;
 
 typedef void (*ngx_http_pubsub_ws_message_pt)(ngx_http_pubsub_ws_t *ws,
@@ -75,6 +78,7 @@ struct ngx_http_pubsub_ws_s {
 
 
 ngx_int_t ngx_http_pubsub_ws_handshake(ngx_http_request_t *r);
+ngx_int_t ngx_http_pubsub_ws_upgrade_required(ngx_http_request_t *r);
 ngx_http_pubsub_ws_t *ngx_http_pubsub_ws_create(ngx_http_request_t *r,
     ngx_http_pubsub_ws_conf_t *conf);
 void ngx_http_pubsub_ws_start(ngx_http_pubsub_ws_t *ws);
