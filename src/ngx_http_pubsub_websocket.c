@@ -392,6 +392,7 @@ ngx_http_pubsub_ws_start(ngx_http_pubsub_ws_t *ws)
     }
 
     if (ws->conf->idle_timeout) {
+        ws->last_read = ngx_current_msec;
         ngx_add_timer(&ws->idle, ws->conf->idle_timeout);
     }
 
@@ -517,9 +518,7 @@ ngx_http_pubsub_ws_read_handler(ngx_event_t *rev)
             break;
         }
 
-        if (ws->conf->idle_timeout) {
-            ngx_add_timer(&ws->idle, ws->conf->idle_timeout);
-        }
+        ws->last_read = ngx_current_msec;
 
         if (ngx_http_pubsub_ws_process(ws, ngx_http_pubsub_ws_buffer,
                                        ngx_http_pubsub_ws_buffer + n)
@@ -1025,9 +1024,19 @@ ngx_http_pubsub_ws_ping_handler(ngx_event_t *ev)
 static void
 ngx_http_pubsub_ws_idle_handler(ngx_event_t *ev)
 {
+    ngx_msec_t             idle;
     ngx_http_pubsub_ws_t  *ws;
 
     ws = ev->data;
+
+    /* reads only note the time; the timer catches up here */
+
+    idle = ngx_current_msec - ws->last_read;
+
+    if (idle < ws->conf->idle_timeout) {
+        ngx_add_timer(&ws->idle, ws->conf->idle_timeout - idle);
+        return;
+    }
 
     ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                   "pubsub: client sent nothing for %M ms, closing",

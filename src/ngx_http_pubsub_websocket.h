@@ -66,6 +66,7 @@ struct ngx_http_pubsub_ws_s {
     ngx_event_t                      ping;
     ngx_event_t                      idle;
 
+    ngx_msec_t                       last_read;
     ngx_msec_t                       send_timeout;
     size_t                           send_lowat;
 
