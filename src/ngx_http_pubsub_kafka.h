@@ -66,6 +66,19 @@ typedef struct {
     size_t                               buffer_size;
     ngx_str_t                            thread_pool_name;
     ngx_thread_pool_t                   *thread_pool;
+
+    /* TLS and SASL to the brokers, turned into librdkafka properties */
+    ngx_flag_t                           ssl;
+    ngx_flag_t                           ssl_verify;
+    ngx_str_t                            ssl_trusted_certificate;
+    ngx_str_t                            ssl_certificate;
+    ngx_str_t                            ssl_certificate_key;
+    ngx_str_t                            sasl_mechanism;
+    ngx_str_t                            sasl_username;
+    ngx_str_t                            sasl_password;
+    ngx_str_t                            sasl_kerberos_service_name;
+    ngx_str_t                            sasl_kerberos_principal;
+    ngx_str_t                            sasl_kerberos_keytab;
 } ngx_http_pubsub_kafka_loc_conf_t;
 
 

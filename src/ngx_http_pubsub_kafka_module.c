@@ -20,6 +20,12 @@ static char *ngx_http_pubsub_kafka_status_directive(ngx_conf_t *cf,
 static ngx_int_t ngx_http_pubsub_kafka_status_handler(ngx_http_request_t *r);
 static char *ngx_http_pubsub_kafka_brokers(ngx_conf_t *cf,
     ngx_http_pubsub_kafka_loc_conf_t *conf, ngx_str_t *brokers);
+static char *ngx_http_pubsub_kafka_security(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf);
+static ngx_int_t ngx_http_pubsub_kafka_add(ngx_conf_t *cf, ngx_array_t *a,
+    char *key, ngx_str_t *value);
+static ngx_int_t ngx_http_pubsub_kafka_read_pem(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_str_t *pem);
 static char *ngx_http_pubsub_kafka_cluster(ngx_conf_t *cf,
     ngx_http_pubsub_kafka_loc_conf_t *conf);
 static void *ngx_http_pubsub_kafka_create_main_conf(ngx_conf_t *cf);
@@ -79,6 +85,83 @@ static ngx_command_t  ngx_http_pubsub_kafka_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_pubsub_kafka_loc_conf_t, thread_pool_name),
+      NULL },
+
+    { ngx_string("pubsub_kafka_ssl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, ssl),
+      NULL },
+
+    { ngx_string("pubsub_kafka_ssl_verify"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, ssl_verify),
+      NULL },
+
+    { ngx_string("pubsub_kafka_ssl_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, ssl_trusted_certificate),
+      NULL },
+
+    { ngx_string("pubsub_kafka_ssl_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, ssl_certificate),
+      NULL },
+
+    { ngx_string("pubsub_kafka_ssl_certificate_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, ssl_certificate_key),
+      NULL },
+
+    { ngx_string("pubsub_kafka_sasl_mechanism"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, sasl_mechanism),
+      NULL },
+
+    { ngx_string("pubsub_kafka_sasl_username"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, sasl_username),
+      NULL },
+
+    { ngx_string("pubsub_kafka_sasl_password"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, sasl_password),
+      NULL },
+
+    { ngx_string("pubsub_kafka_sasl_kerberos_service_name"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, sasl_kerberos_service_name),
+      NULL },
+
+    { ngx_string("pubsub_kafka_sasl_kerberos_principal"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, sasl_kerberos_principal),
+      NULL },
+
+    { ngx_string("pubsub_kafka_sasl_kerberos_keytab"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, sasl_kerberos_keytab),
       NULL },
 
     { ngx_string("pubsub_kafka_status"),
@@ -410,12 +493,18 @@ ngx_http_pubsub_kafka_create_loc_conf(ngx_conf_t *cf)
      *     conf->properties = NULL;
      *     conf->thread_pool_name = { 0, NULL };
      *     conf->thread_pool = NULL;
+     *     conf->ssl_trusted_certificate = { 0, NULL };
+     *     conf->ssl_certificate = { 0, NULL };
+     *     conf->ssl_certificate_key = { 0, NULL };
+     *     conf->sasl_* = { 0, NULL };
      */
 
     conf->fetch_max_bytes = NGX_CONF_UNSET_SIZE;
     conf->fetch_max_wait = NGX_CONF_UNSET_MSEC;
     conf->timeout = NGX_CONF_UNSET_MSEC;
     conf->buffer_size = NGX_CONF_UNSET_SIZE;
+    conf->ssl = NGX_CONF_UNSET;
+    conf->ssl_verify = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -442,6 +531,24 @@ ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_str_value(conf->thread_pool_name, prev->thread_pool_name,
                              "default");
 
+    ngx_conf_merge_value(conf->ssl, prev->ssl, 0);
+    ngx_conf_merge_value(conf->ssl_verify, prev->ssl_verify, 1);
+    ngx_conf_merge_str_value(conf->ssl_trusted_certificate,
+                             prev->ssl_trusted_certificate, "");
+    ngx_conf_merge_str_value(conf->ssl_certificate, prev->ssl_certificate,
+                             "");
+    ngx_conf_merge_str_value(conf->ssl_certificate_key,
+                             prev->ssl_certificate_key, "");
+    ngx_conf_merge_str_value(conf->sasl_mechanism, prev->sasl_mechanism, "");
+    ngx_conf_merge_str_value(conf->sasl_username, prev->sasl_username, "");
+    ngx_conf_merge_str_value(conf->sasl_password, prev->sasl_password, "");
+    ngx_conf_merge_str_value(conf->sasl_kerberos_service_name,
+                             prev->sasl_kerberos_service_name, "");
+    ngx_conf_merge_str_value(conf->sasl_kerberos_principal,
+                             prev->sasl_kerberos_principal, "");
+    ngx_conf_merge_str_value(conf->sasl_kerberos_keytab,
+                             prev->sasl_kerberos_keytab, "");
+
     if (conf->timeout == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"pubsub_kafka_timeout\" must not be 0");
@@ -457,7 +564,317 @@ ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf, void *parent,
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_pubsub_kafka_security(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     return ngx_http_pubsub_kafka_cluster(cf, conf);
+}
+
+
+/*
+ * TLS and SASL directives become librdkafka properties, added after the
+ * location's own pubsub_kafka_property ones so the directives win.  They
+ * are part of the cluster's key: different credentials, different client.
+ * Certificates and keys are read now, as nginx reads its own, so workers
+ * need no access to the files and a reload picks up new ones.
+ */
+
+static char *
+ngx_http_pubsub_kafka_security(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf)
+{
+    ngx_str_t     v, pem;
+    ngx_uint_t    i, sasl;
+    ngx_array_t  *a;
+    ngx_keyval_t *kv;
+
+    static char  *mechanisms[] = {
+        "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER",
+        NULL
+    };
+
+    sasl = conf->sasl_mechanism.len ? 1 : 0;
+
+    if (!conf->ssl && !sasl
+        && conf->ssl_trusted_certificate.len == 0
+        && conf->ssl_certificate.len == 0)
+    {
+        return NGX_CONF_OK;
+    }
+
+    a = ngx_array_create(cf->pool, 8, sizeof(ngx_keyval_t));
+    if (a == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->properties) {
+        kv = conf->properties->elts;
+
+        for (i = 0; i < conf->properties->nelts; i++) {
+            if (ngx_http_pubsub_kafka_add(cf, a, (char *) kv[i].key.data,
+                                          &kv[i].value)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    if (sasl) {
+        for (i = 0; mechanisms[i]; i++) {
+            if (ngx_strcmp(conf->sasl_mechanism.data, mechanisms[i]) == 0) {
+                break;
+            }
+        }
+
+        if (mechanisms[i] == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "unknown \"pubsub_kafka_sasl_mechanism\" "
+                               "\"%V\": it must be PLAIN, SCRAM-SHA-256, "
+                               "SCRAM-SHA-512, GSSAPI or OAUTHBEARER",
+                               &conf->sasl_mechanism);
+            return NGX_CONF_ERROR;
+        }
+
+        if (i < 3
+            && (conf->sasl_username.len == 0 || conf->sasl_password.len == 0))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"pubsub_kafka_sasl_mechanism %V\" needs "
+                               "\"pubsub_kafka_sasl_username\" and "
+                               "\"pubsub_kafka_sasl_password\"",
+                               &conf->sasl_mechanism);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if ((conf->ssl_certificate.len == 0)
+        != (conf->ssl_certificate_key.len == 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"pubsub_kafka_ssl_certificate\" and "
+                           "\"pubsub_kafka_ssl_certificate_key\" go "
+                           "together");
+        return NGX_CONF_ERROR;
+    }
+
+    if (!conf->ssl
+        && (conf->ssl_trusted_certificate.len || conf->ssl_certificate.len))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "certificates for Kafka need "
+                           "\"pubsub_kafka_ssl on\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->ssl && sasl) {
+        ngx_str_set(&v, "sasl_ssl");
+
+    } else if (conf->ssl) {
+        ngx_str_set(&v, "ssl");
+
+    } else {
+        ngx_str_set(&v, "sasl_plaintext");
+    }
+
+    if (ngx_http_pubsub_kafka_add(cf, a, "security.protocol", &v) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->ssl) {
+        if (conf->ssl_verify) {
+            ngx_str_set(&v, "true");
+
+        } else {
+            ngx_str_set(&v, "false");
+        }
+
+        if (ngx_http_pubsub_kafka_add(cf, a,
+                                      "enable.ssl.certificate.verification",
+                                      &v)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->ssl_verify) {
+            ngx_str_set(&v, "https");
+
+        } else {
+            ngx_str_set(&v, "none");
+        }
+
+        if (ngx_http_pubsub_kafka_add(cf, a,
+                                      "ssl.endpoint.identification.algorithm",
+                                      &v)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->ssl_trusted_certificate.len) {
+        if (ngx_http_pubsub_kafka_read_pem(cf, &conf->ssl_trusted_certificate,
+                                           &pem)
+            != NGX_OK
+            || ngx_http_pubsub_kafka_add(cf, a, "ssl.ca.pem", &pem) != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (conf->ssl_certificate.len) {
+        if (ngx_http_pubsub_kafka_read_pem(cf, &conf->ssl_certificate, &pem)
+            != NGX_OK
+            || ngx_http_pubsub_kafka_add(cf, a, "ssl.certificate.pem", &pem)
+               != NGX_OK
+            || ngx_http_pubsub_kafka_read_pem(cf, &conf->ssl_certificate_key,
+                                              &pem)
+               != NGX_OK
+            || ngx_http_pubsub_kafka_add(cf, a, "ssl.key.pem", &pem) != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (sasl) {
+        if (ngx_http_pubsub_kafka_add(cf, a, "sasl.mechanisms",
+                                      &conf->sasl_mechanism)
+            != NGX_OK
+            || (conf->sasl_username.len
+                && ngx_http_pubsub_kafka_add(cf, a, "sasl.username",
+                                             &conf->sasl_username)
+                   != NGX_OK)
+            || (conf->sasl_password.len
+                && ngx_http_pubsub_kafka_add(cf, a, "sasl.password",
+                                             &conf->sasl_password)
+                   != NGX_OK)
+            || (conf->sasl_kerberos_service_name.len
+                && ngx_http_pubsub_kafka_add(cf, a,
+                                            "sasl.kerberos.service.name",
+                                            &conf->sasl_kerberos_service_name)
+                   != NGX_OK)
+            || (conf->sasl_kerberos_principal.len
+                && ngx_http_pubsub_kafka_add(cf, a, "sasl.kerberos.principal",
+                                             &conf->sasl_kerberos_principal)
+                   != NGX_OK)
+            || (conf->sasl_kerberos_keytab.len
+                && ngx_http_pubsub_kafka_add(cf, a, "sasl.kerberos.keytab",
+                                             &conf->sasl_kerberos_keytab)
+                   != NGX_OK))
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    conf->properties = a;
+
+    return NGX_CONF_OK;
+}
+
+
+/* a NUL-terminated property, checked by librdkafka at once */
+
+static ngx_int_t
+ngx_http_pubsub_kafka_add(ngx_conf_t *cf, ngx_array_t *a, char *key,
+    ngx_str_t *value)
+{
+    char              errstr[512];
+    ngx_keyval_t     *kv;
+    rd_kafka_conf_t  *rkc;
+
+    kv = ngx_array_push(a);
+    if (kv == NULL) {
+        return NGX_ERROR;
+    }
+
+    kv->key.len = ngx_strlen(key);
+    kv->key.data = (u_char *) key;
+
+    kv->value.len = value->len;
+    kv->value.data = ngx_pnalloc(cf->pool, value->len + 1);
+    if (kv->value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_cpystrn(kv->value.data, value->data, value->len + 1);
+
+    rkc = rd_kafka_conf_new();
+
+    if (rd_kafka_conf_set(rkc, key, (char *) kv->value.data, errstr,
+                          sizeof(errstr))
+        != RD_KAFKA_CONF_OK)
+    {
+        rd_kafka_conf_destroy(rkc);
+
+        /* never the value: it may be a secret */
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "Kafka property \"%s\" rejected by librdkafka",
+                           key);
+        return NGX_ERROR;
+    }
+
+    rd_kafka_conf_destroy(rkc);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pubsub_kafka_read_pem(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *pem)
+{
+    ssize_t          n;
+    ngx_fd_t         fd;
+    ngx_str_t        file;
+    ngx_file_info_t  fi;
+
+    file = *name;
+
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &file);
+        return NGX_ERROR;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > 1024 * 1024)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "cannot read \"%V\"", &file);
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    pem->len = (size_t) ngx_file_size(&fi);
+    pem->data = ngx_pnalloc(cf->pool, pem->len + 1);
+
+    if (pem->data == NULL) {
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    n = ngx_read_fd(fd, pem->data, pem->len);
+
+    (void) ngx_close_file(fd);
+
+    if (n != (ssize_t) pem->len || ngx_strstr(pem->data, "-----BEGIN") == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" is not a PEM file", &file);
+        return NGX_ERROR;
+    }
+
+    pem->data[pem->len] = '\0';
+
+    return NGX_OK;
 }
 
 
