@@ -13,6 +13,7 @@ OBJS        := $(BUILD)/nginx
 MODULE      := $(BUILD)/ngx_http_pubsub_kafka_module.so
 MOCK        := $(BUILD)/pubsub-kafka-mock
 UNIT        := $(BUILD)/unit-tests
+CLI         := $(BUILD)/pubsub-cli
 PROVE_ARGS  ?= -r t
 
 CFLAGS_TOOLS = -O2 -g -W -Wall -Werror -Wno-unused-parameter
@@ -21,7 +22,7 @@ SRCS := $(wildcard src/*.c src/*.h)
 
 .PHONY: all deps test test-valgrind run clean fuzz
 
-all: deps $(MODULE) $(MOCK) $(UNIT)
+all: deps $(MODULE) $(MOCK) $(UNIT) $(CLI)
 
 deps:
 	@sh tools/deps.sh build
@@ -42,6 +43,13 @@ $(MODULE): $(OBJS)/Makefile $(SRCS)
 
 $(MOCK): tools/pubsub_kafka_mock.c
 	$(CC) $(CFLAGS_TOOLS) -o $@ $< -lrdkafka
+
+# command-line client; protobuf-c code from the configure step, as $(UNIT)
+$(CLI): tools/pubsub_cli.c tools/pubsub_client.c tools/pubsub_client.h \
+        $(OBJS)/Makefile
+	$(CC) $(CFLAGS_TOOLS) -I $(OBJS)/ngx_http_pubsub_kafka_proto -I tools \
+	    -o $@ tools/pubsub_cli.c tools/pubsub_client.c \
+	    $(OBJS)/ngx_http_pubsub_kafka_proto/pubsub.pb-c.c -lprotobuf-c
 
 # unit tests of the frame parser and the request decoder: plain C over bytes
 PURE_SRCS := src/ngx_http_pubsub_ws_frame.c src/ngx_http_pubsub_codec.c \
