@@ -1227,13 +1227,24 @@ ngx_http_pubsub_kafka_hold(ngx_http_pubsub_kafka_fetch_t *f)
 }
 
 
+/*
+ * A fetch at the end of the partition waits pubsub_kafka_fetch_max_wait
+ * for news; one for messages that exist but are still on their way (a
+ * cursor just started or catching up) waits up to pubsub_kafka_timeout.
+ */
+
 static void
 ngx_http_pubsub_kafka_wait(ngx_http_pubsub_kafka_fetch_t *f,
     ngx_http_pubsub_kafka_cursor_t *cur)
 {
+    ngx_msec_t  timeout;
+
     f->cursor = cur;
 
-    if (f->conf->fetch_max_wait == 0) {
+    timeout = (f->offset < cur->partition->high) ? f->conf->timeout
+                                                 : f->conf->fetch_max_wait;
+
+    if (timeout == 0) {
         ngx_http_pubsub_kafka_answer(f);
         return;
     }
@@ -1244,7 +1255,7 @@ ngx_http_pubsub_kafka_wait(ngx_http_pubsub_kafka_fetch_t *f,
     cur->partition->topic->client->nwaiters++;
 
     if (!f->timer.timer_set) {
-        ngx_add_timer(&f->timer, f->conf->fetch_max_wait);
+        ngx_add_timer(&f->timer, timeout);
     }
 }
 

@@ -42,6 +42,7 @@ our @EXPORT = qw(
     quote_bytes escape_bytes
     ws_connect http_get server_port servroot error_log_text wait_error_log
     nginx_pid nginx_reload mock_cmd kafka_brokers use_valgrind
+    kafka_certs tls_port kafka_front_log wait_kafka_front_log
 );
 
 sub done_testing { goto &Test::More::done_testing }
@@ -59,6 +60,11 @@ our $NGINX    = $ENV{TEST_NGINX_BINARY} || '/usr/sbin/nginx';
 our $MODULE   = $ENV{TEST_NGINX_MODULE}
     || "$REPO/build/ngx_http_pubsub_kafka_module.so";
 our $MOCK     = $ENV{TEST_PUBSUB_MOCK} || "$REPO/build/pubsub-kafka-mock";
+our $FRONT    = $ENV{TEST_PUBSUB_FRONT} || "$REPO/tools/kafka_front.py";
+our $PYTHON   = $ENV{TEST_PUBSUB_PYTHON} || '/usr/bin/python3';
+
+# The address the mock advertises when a block has a kafka front.
+our $FRONT_IP = '127.0.0.2';
 our $VALGRIND = $ENV{TEST_NGINX_USE_VALGRIND} ? 1 : 0;
 
 # Seconds: reads default to 5 (--- timeout), nginx must listen within
@@ -70,7 +76,8 @@ our $STOP_TIMEOUT  = $VALGRIND ? 60 : 10;
 our @VALGRIND_CMD = (
     'valgrind', '--tool=memcheck', '--leak-check=full',
     '--show-leak-kinds=definite', '--errors-for-leak-kinds=definite',
-    '--num-callers=30', "--suppressions=$REPO/t/valgrind.supp",
+    '--num-callers=30', '--keep-debuginfo=yes',
+    "--suppressions=$REPO/t/valgrind.supp",
 );
 
 # Valgrind log lines that fail a block.
@@ -89,7 +96,7 @@ my %KNOWN_SECTIONS = map { $_ => 1 } qw(
     request raw_request more_headers error_code response_headers
     response_headers_like response_body response_body_like
     ws_request ws_code ws_response ws_response_like ws_path ws_pipeline
-    ws_handshake_status ws_frames ws_send_delay
+    ws_handshake_status ws_frames ws_send_delay ws_tls
 );
 
 # The package test files run in (their eval sections and ws_code), set when
@@ -107,9 +114,10 @@ sub use_valgrind { $VALGRIND }
 our $CURRENT;
 
 # Started processes to clean up if the harness dies: nginx pid => 1, and
-# the running kafka mock.
+# the running kafka mock and its front.
 my %NGINX_PIDS;
 my $LIVE_MOCK;
+my $LIVE_FRONT;
 my $HARNESS_PID = $$;
 
 END {
@@ -119,6 +127,7 @@ END {
             kill_tree($pid);
             wait_child($pid, 2);
         }
+        $LIVE_FRONT->stop if $LIVE_FRONT;
         $LIVE_MOCK->stop if $LIVE_MOCK;
     }
 }
@@ -595,17 +604,31 @@ sub _start {
         $run->{port} = free_port();
 
         my $brokers = '127.0.0.1:' . free_port();    # nothing listens
+        my $certs = _needs_certs($block) ? kafka_certs() : undef;
         if (_has($block, 'kafka')) {
-            my ($n, $topics, $cmds) =
+            my ($n, $topics, $cmds, $front) =
                 Test::PubSub::Mock::parse_section(_sec($block, 'kafka'));
+            $certs ||= kafka_certs() if $front && $front->{tls};
             $run->{mock} = Test::PubSub::Mock->start(
-                binary  => $MOCK,
-                brokers => $n,
-                topics  => $topics,
-                log     => "$root/logs/mock.log",
+                binary    => $MOCK,
+                brokers   => $n,
+                topics    => $topics,
+                advertise => $front ? $FRONT_IP : undef,
+                log       => "$root/logs/mock.log",
             );
             $LIVE_MOCK = $run->{mock};
             $brokers = $run->{mock}->brokers;
+            if ($front) {
+                $run->{front} = Test::PubSub::Mock::Front->start(
+                    script  => $FRONT,
+                    python  => $PYTHON,
+                    brokers => $brokers,
+                    front   => $front,
+                    certs   => $certs,
+                    log     => "$root/logs/front.log",
+                );
+                $LIVE_FRONT = $run->{front};
+            }
             for my $cmd (@$cmds) {
                 my $answer = $run->{mock}->cmd($cmd);
                 die "kafka mock: '$cmd' answered '$answer'\n"
@@ -613,12 +636,15 @@ sub _start {
             }
         }
         $run->{brokers} = $brokers;
+        $run->{tls_port} = free_port();
 
         $run->{vars} = {
             TEST_NGINX_SERVER_PORT   => $run->{port},
             TEST_NGINX_SERVROOT      => $root,
             TEST_NGINX_HTML_DIR      => "$root/html",
             TEST_NGINX_KAFKA_BROKERS => $brokers,
+            TEST_NGINX_TLS_PORT      => $run->{tls_port},
+            $certs ? _cert_vars($certs) : (),
         };
         my $vars = $run->{vars};
         my $main = substitute(_sec($block, 'main_config'), $vars);
@@ -734,10 +760,55 @@ sub _stop_nginx {
 
 sub _stop_mock {
     my ($run) = @_;
+    if (my $front = delete $run->{front}) {
+        undef $LIVE_FRONT;
+        my $problem = $front->stop;
+        _diag("$run->{name}: kafka front: $problem") if $problem;
+    }
     my $mock = delete $run->{mock} or return;
     undef $LIVE_MOCK;
     my $problem = $mock->stop;
     _diag("$run->{name}: $problem") if $problem;
+}
+
+# ---------------------------------------------------------------------------
+# Test certificates
+
+# The $TEST_NGINX_* variables naming the test certificates.
+my %CERT_VARS = (
+    TEST_NGINX_KAFKA_CERTS       => 'dir',
+    TEST_NGINX_KAFKA_CA          => 'ca',
+    TEST_NGINX_KAFKA_SERVER_CERT => 'server_cert',
+    TEST_NGINX_KAFKA_SERVER_KEY  => 'server_key',
+    TEST_NGINX_KAFKA_CLIENT_CERT => 'client_cert',
+    TEST_NGINX_KAFKA_CLIENT_KEY  => 'client_key',
+    TEST_NGINX_KAFKA_OTHER_CA    => 'other_ca',
+);
+
+sub _cert_vars {
+    my ($certs) = @_;
+    return map { $_ => $certs->{ $CERT_VARS{$_} } } keys %CERT_VARS;
+}
+
+# Does the block use the certificates (a variable naming one, or wss)?
+sub _needs_certs {
+    my ($block) = @_;
+    return 1 if _has($block, 'ws_tls');
+    my $names = join '|', keys %CERT_VARS;
+    for my $name (qw(main_config http_config config user_files)) {
+        my $v = _sec($block, $name);
+        return 1 if defined $v && !ref $v && $v =~ /\$(?:$names)\b/;
+    }
+    return 0;
+}
+
+# kafka_certs(): the test certificates (Test::PubSub::Mock::make_certs),
+# made at the first call in this test file's process, in
+# t/servroot/<test file name>.certs; works outside blocks too (e.g. in an
+# eval section).
+sub kafka_certs {
+    return Test::PubSub::Mock::make_certs(
+        "$REPO/t/servroot/" . _test_name() . '.certs');
 }
 
 # ---------------------------------------------------------------------------
@@ -847,9 +918,11 @@ sub _do_ws {
     my $pipeline = _has($block, 'ws_pipeline');
     my $status = _sec_trim($block, 'ws_handshake_status') // 101;
 
+    my $tls = _has($block, 'ws_tls');
     my $ws = eval {
         Test::PubSub::WS->connect(
-            port    => $run->{port},
+            port    => $tls ? $run->{tls_port} : $run->{port},
+            $tls ? (tls => _tls_options()) : (),
             path    => _sec_trim($block, 'ws_path') || '/ws',
             headers => _more_headers($run),
             timeout => $run->{timeout},
@@ -1002,15 +1075,56 @@ sub nginx_pid   { _current()->{pid} }
 
 sub kafka_brokers { _current()->{brokers} }
 
+# tls_port(): the port $TEST_NGINX_TLS_PORT names in this block.
+sub tls_port { _current()->{tls_port} }
+
+# IO::Socket::SSL options verifying a server certificate of the test CA.
+sub _tls_options {
+    return {
+        SSL_ca_file         => kafka_certs()->{ca},
+        SSL_verify_mode     => 1,    # SSL_VERIFY_PEER
+        SSL_hostname        => 'localhost',
+        SSL_verifycn_name   => 'localhost',
+        SSL_verifycn_scheme => 'http',
+    };
+}
+
+# kafka_front_log(): what this block's kafka front logged so far ('' when
+# there is none); wait_kafka_front_log($string_or_qr, $timeout): true once
+# it contains that (polling), false after $timeout seconds (default the
+# block's timeout).
+sub kafka_front_log {
+    return read_file(_current()->{servroot} . '/logs/front.log');
+}
+
+sub wait_kafka_front_log {
+    my ($what, $timeout) = @_;
+    my $run = _current();
+    my $deadline = time + ($timeout // $run->{timeout});
+    for (;;) {
+        my $log = read_file("$run->{servroot}/logs/front.log");
+        return 1 if ref $what ? $log =~ $what : index($log, $what) >= 0;
+        return 0 if time > $deadline;
+        sleep 0.05;
+    }
+}
+
 sub error_log_text {
     return read_file(_current()->{servroot} . '/logs/error.log');
 }
 
 # ws_connect(%opt): Test::PubSub::WS->connect to this block's nginx with
-# the block's timeout; closed before nginx is stopped.
+# the block's timeout; closed before nginx is stopped.  tls => 1 connects
+# with TLS to $TEST_NGINX_TLS_PORT and verifies nginx's certificate against
+# the test CA (host name localhost); tls => { IO::Socket::SSL options }
+# uses those instead.
 sub ws_connect {
     my (%opt) = @_;
     my $run = _current();
+    if ($opt{tls} && !ref $opt{tls}) {
+        $opt{tls} = _tls_options();
+        $opt{port} //= $run->{tls_port};
+    }
     my $ws = Test::PubSub::WS->connect(
         port    => $run->{port},
         timeout => $run->{timeout},
