@@ -87,6 +87,8 @@ static void ngx_http_pubsub_kafka_cursor_fail(
     ngx_http_pubsub_kafka_cursor_t *cur, rd_kafka_resp_err_t err);
 static void ngx_http_pubsub_kafka_free_window(
     ngx_http_pubsub_kafka_cursor_t *cur);
+static void ngx_http_pubsub_kafka_stop(ngx_http_pubsub_kafka_cursor_t *cur);
+static void ngx_http_pubsub_kafka_idle_handler(ngx_event_t *ev);
 
 static ngx_http_pubsub_kafka_client_t *ngx_http_pubsub_kafka_cmd_client(
     ngx_http_pubsub_cmd_t *cmd, ngx_http_pubsub_kafka_loc_conf_t **conf);
@@ -267,6 +269,13 @@ ngx_http_pubsub_kafka_init_worker(ngx_cycle_t *cycle,
         }
     }
 
+    kc->idle.handler = ngx_http_pubsub_kafka_idle_handler;
+    kc->idle.data = kc;
+    kc->idle.log = cycle->log;
+    kc->idle.cancelable = 1;
+
+    ngx_add_timer(&kc->idle, ngx_max(kc->cluster->read_timeout / 4, 100));
+
     ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
                   "pubsub: kafka client for \"%V\" started, librdkafka %s",
                   &cluster->brokers, rd_kafka_version_str());
@@ -395,6 +404,10 @@ ngx_http_pubsub_kafka_exit_worker(ngx_http_pubsub_kafka_client_t *kc)
     ngx_http_pubsub_kafka_topic_t      *topic;
     ngx_http_pubsub_kafka_handle_t     *h;
     ngx_http_pubsub_kafka_partition_t  *p;
+
+    if (kc->idle.timer_set) {
+        ngx_del_timer(&kc->idle);
+    }
 
     for (i = 0; i < NGX_HTTP_PUBSUB_KAFKA_CURSORS; i++) {
         h = &kc->handles[i];
@@ -823,13 +836,9 @@ static void
 ngx_http_pubsub_kafka_cursor_fail(ngx_http_pubsub_kafka_cursor_t *cur,
     rd_kafka_resp_err_t err)
 {
-    const char                         *reason;
-    ngx_queue_t                        *q;
-    ngx_http_pubsub_kafka_task_t       *t;
-    ngx_http_pubsub_kafka_fetch_t      *f;
-    ngx_http_pubsub_kafka_partition_t  *p;
-
-    p = cur->partition;
+    const char                     *reason;
+    ngx_queue_t                    *q;
+    ngx_http_pubsub_kafka_fetch_t  *f;
 
     reason = (err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET
               || err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE)
@@ -844,6 +853,21 @@ ngx_http_pubsub_kafka_cursor_fail(ngx_http_pubsub_kafka_cursor_t *cur,
         ngx_http_pubsub_kafka_fetch_error(f, reason);
     }
 
+    ngx_http_pubsub_kafka_stop(cur);
+}
+
+
+/* the cursor stops reading; fetches needing it wait until it has stopped */
+
+static void
+ngx_http_pubsub_kafka_stop(ngx_http_pubsub_kafka_cursor_t *cur)
+{
+    ngx_http_pubsub_kafka_task_t       *t;
+    ngx_http_pubsub_kafka_partition_t  *p;
+
+    p = cur->partition;
+
+    cur->failed = 1;
     ngx_http_pubsub_kafka_free_window(cur);
 
     /* consume_stop() waits for librdkafka's main thread: not here */
@@ -860,6 +884,68 @@ ngx_http_pubsub_kafka_cursor_fail(ngx_http_pubsub_kafka_cursor_t *cur,
     t->id = p->id;
 
     (void) ngx_http_pubsub_kafka_post(t);
+}
+
+
+/*
+ * Shared reads nobody fetched from for pubsub_kafka_read_timeout stop,
+ * and partitions with
+ * no reads left are forgotten: the broker's load and the worker's memory
+ * follow what clients read now, not what they ever read.
+ */
+
+static void
+ngx_http_pubsub_kafka_idle_handler(ngx_event_t *ev)
+{
+    ngx_uint_t                          i;
+    ngx_queue_t                        *q, *next, *pq, *pnext;
+    ngx_http_pubsub_kafka_topic_t      *t;
+    ngx_http_pubsub_kafka_client_t     *kc;
+    ngx_http_pubsub_kafka_cursor_t     *cur;
+    ngx_http_pubsub_kafka_partition_t  *p;
+
+    kc = ev->data;
+
+    for (q = ngx_queue_head(&kc->topics);
+         q != ngx_queue_sentinel(&kc->topics);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        t = ngx_queue_data(q, ngx_http_pubsub_kafka_topic_t, queue);
+
+        for (pq = ngx_queue_head(&t->partitions);
+             pq != ngx_queue_sentinel(&t->partitions);
+             pq = pnext)
+        {
+            pnext = ngx_queue_next(pq);
+            p = ngx_queue_data(pq, ngx_http_pubsub_kafka_partition_t, queue);
+
+            for (i = 0; i < NGX_HTTP_PUBSUB_KAFKA_CURSORS; i++) {
+                cur = &p->cursors[i];
+
+                if (cur->running && !cur->failed && cur->nwaiters == 0
+                    && ngx_current_msec - cur->used
+                       >= kc->cluster->read_timeout)
+                {
+                    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, kc->log, 0,
+                                   "pubsub: kafka cursor #%ui of \"%V\" "
+                                   "partition %D idle, stopping",
+                                   cur->index, &t->name, p->id);
+
+                    ngx_http_pubsub_kafka_stop(cur);
+                }
+            }
+
+            if (!p->lookup && ngx_queue_empty(&p->pending)
+                && !p->cursors[0].running && !p->cursors[1].running)
+            {
+                /* may free the topic too: "next" is taken already */
+                ngx_http_pubsub_kafka_partition_free(p);
+            }
+        }
+    }
+
+    ngx_add_timer(ev, ngx_max(kc->cluster->read_timeout / 4, 100));
 }
 
 
@@ -1149,6 +1235,7 @@ ngx_http_pubsub_kafka_dispatch(ngx_http_pubsub_kafka_fetch_t *f)
         {
             if (o < cur->next) {
                 f->cursor = cur;
+                cur->used = ngx_current_msec;
                 ngx_http_pubsub_kafka_answer(f);
 
             } else {
@@ -1240,6 +1327,7 @@ ngx_http_pubsub_kafka_wait(ngx_http_pubsub_kafka_fetch_t *f,
     ngx_msec_t  timeout;
 
     f->cursor = cur;
+    cur->used = ngx_current_msec;
 
     timeout = (f->offset < cur->partition->high) ? f->conf->timeout
                                                  : f->conf->fetch_max_wait;
@@ -1516,6 +1604,7 @@ ngx_http_pubsub_kafka_start(ngx_http_pubsub_kafka_cursor_t *cur,
     cur->first = offset;
     cur->next = offset;
     cur->checked = kc->errors;
+    cur->used = ngx_current_msec;
 
     kc->ncursors++;
 
@@ -1653,7 +1742,7 @@ ngx_http_pubsub_kafka_find(ngx_http_pubsub_kafka_topic_t *t, int32_t id)
 }
 
 
-/* a partition that turned out not to exist leaves nothing behind */
+/* a partition that does not exist or is no longer read leaves nothing */
 
 static void
 ngx_http_pubsub_kafka_partition_free(ngx_http_pubsub_kafka_partition_t *p)
@@ -1677,9 +1766,15 @@ ngx_http_pubsub_kafka_partition_free(ngx_http_pubsub_kafka_partition_t *p)
         return;
     }
 
+    /*
+     * A topic that was read stays: messages still queued in librdkafka
+     * point to it through their topic handle's opaque.  Only names that
+     * never got that far, such as unknown topics, are forgotten.
+     */
+
     for (i = 0; i < NGX_HTTP_PUBSUB_KAFKA_CURSORS; i++) {
         if (t->rkt[i]) {
-            rd_kafka_topic_destroy(t->rkt[i]);
+            return;
         }
     }
 
@@ -1972,6 +2067,12 @@ ngx_http_pubsub_kafka_stopped(ngx_http_pubsub_kafka_task_t *t)
     t->client->ncursors--;
 
     ngx_http_pubsub_kafka_retry(p);
+
+    if (!p->lookup && ngx_queue_empty(&p->pending)
+        && !p->cursors[0].running && !p->cursors[1].running)
+    {
+        ngx_http_pubsub_kafka_partition_free(p);
+    }
 }
 
 

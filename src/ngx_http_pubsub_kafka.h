@@ -33,6 +33,7 @@
 #define NGX_HTTP_PUBSUB_KAFKA_TOPIC_MAX  249
 
 
+
 typedef struct ngx_http_pubsub_kafka_client_s     ngx_http_pubsub_kafka_client_t;
 typedef struct ngx_http_pubsub_kafka_partition_s  ngx_http_pubsub_kafka_partition_t;
 
@@ -44,6 +45,7 @@ typedef struct {
     ngx_str_t                            brokers;
     ngx_array_t                         *properties;   /* ngx_keyval_t */
     size_t                               buffer_size;
+    ngx_msec_t                           read_timeout;
     ngx_thread_pool_t                   *thread_pool;
     ngx_uint_t                           index;
     ngx_http_pubsub_kafka_client_t      *client;       /* per worker */
@@ -64,6 +66,7 @@ typedef struct {
     ngx_msec_t                           fetch_max_wait;
     ngx_msec_t                           timeout;
     size_t                               buffer_size;
+    ngx_msec_t                           read_timeout;
     ngx_str_t                            thread_pool_name;
     ngx_thread_pool_t                   *thread_pool;
 
@@ -107,6 +110,7 @@ typedef struct {
 
     ngx_uint_t                           checked;  /* error generation */
     ngx_queue_t                          touch;    /* in client->touched */
+    ngx_msec_t                           used;     /* last fetch */
 
     unsigned                             running:1;
     unsigned                             failed:1;  /* stopping */
@@ -159,6 +163,7 @@ struct ngx_http_pubsub_kafka_client_s {
     ngx_queue_t                          topics;
     ngx_queue_t                          tasks;    /* thread tasks */
     ngx_queue_t                          touched;  /* cursors with news */
+    ngx_event_t                          idle;     /* stops unused reads */
 
     ngx_uint_t                           errors;   /* error generation */
     ngx_uint_t                           npartitions;

@@ -80,6 +80,13 @@ static ngx_command_t  ngx_http_pubsub_kafka_commands[] = {
       offsetof(ngx_http_pubsub_kafka_loc_conf_t, buffer_size),
       NULL },
 
+    { ngx_string("pubsub_kafka_read_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, read_timeout),
+      NULL },
+
     { ngx_string("pubsub_kafka_thread_pool"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -503,6 +510,7 @@ ngx_http_pubsub_kafka_create_loc_conf(ngx_conf_t *cf)
     conf->fetch_max_wait = NGX_CONF_UNSET_MSEC;
     conf->timeout = NGX_CONF_UNSET_MSEC;
     conf->buffer_size = NGX_CONF_UNSET_SIZE;
+    conf->read_timeout = NGX_CONF_UNSET_MSEC;
     conf->ssl = NGX_CONF_UNSET;
     conf->ssl_verify = NGX_CONF_UNSET;
 
@@ -528,6 +536,7 @@ ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 5000);
     ngx_conf_merge_size_value(conf->buffer_size, prev->buffer_size,
                               4 * 1024 * 1024);
+    ngx_conf_merge_msec_value(conf->read_timeout, prev->read_timeout, 60000);
     ngx_conf_merge_str_value(conf->thread_pool_name, prev->thread_pool_name,
                              "default");
 
@@ -552,6 +561,12 @@ ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf, void *parent,
     if (conf->timeout == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"pubsub_kafka_timeout\" must not be 0");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->read_timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"pubsub_kafka_read_timeout\" must not be 0");
         return NGX_CONF_ERROR;
     }
 
@@ -964,7 +979,7 @@ ngx_http_pubsub_kafka_cluster(ngx_conf_t *cf,
 
     /* the key: brokers, buffer size and every property, in order */
 
-    len = brokers.len + NGX_SIZE_T_LEN + 2;
+    len = brokers.len + NGX_SIZE_T_LEN + NGX_INT_T_LEN + 3;
 
     if (conf->properties) {
         kv = conf->properties->elts;
@@ -979,7 +994,8 @@ ngx_http_pubsub_kafka_cluster(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    p = ngx_sprintf(key.data, "%V|%uz", &brokers, conf->buffer_size);
+    p = ngx_sprintf(key.data, "%V|%uz|%M", &brokers, conf->buffer_size,
+                    conf->read_timeout);
 
     if (conf->properties) {
         kv = conf->properties->elts;
@@ -1013,6 +1029,7 @@ ngx_http_pubsub_kafka_cluster(ngx_conf_t *cf,
     cluster->brokers = brokers;
     cluster->properties = conf->properties;
     cluster->buffer_size = conf->buffer_size;
+    cluster->read_timeout = conf->read_timeout;
     cluster->thread_pool = conf->thread_pool;
     cluster->index = pkmcf->clusters.nelts;
 
