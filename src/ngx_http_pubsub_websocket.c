@@ -467,8 +467,11 @@ ngx_http_pubsub_ws_read_handler(ngx_event_t *rev)
         return;
     }
 
-    if (c->close) {
-        /* worker shutdown */
+    if (c->close || ngx_exiting) {
+        /*
+         * worker shutdown; ngx_exiting: upgraded after the worker began
+         * exiting, when idle connections had been closed already
+         */
         ngx_http_pubsub_ws_close(ws, NGX_HTTP_PUBSUB_WS_GOING_AWAY,
                                  "server shutting down");
         (void) ngx_http_pubsub_ws_flush(ws);

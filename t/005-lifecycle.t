@@ -202,3 +202,42 @@ return [@bad, $ws->recv_line];
 seq=99 pong state="still"
 --- no_error_log
 [error]
+
+
+
+=== TEST 8: a WebSocket upgraded after the worker began shutting down
+# The connection was accepted before SIGQUIT, its handshake arrives after
+# nginx closed its idle connections: it still gets 101, close 1001, EOF,
+# and the worker exits without leaving the socket open.
+--- no_valgrind
+--- config
+    location = /ws {
+        pubsub;
+    }
+--- ws_code
+use IO::Socket::INET;
+my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                              PeerPort => server_port()) or die "$!";
+select undef, undef, undef, 0.2;
+kill 'QUIT', nginx_pid();
+select undef, undef, undef, 0.3;
+print $s "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+       . "Connection: Upgrade\r\n"
+       . "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+       . "Sec-WebSocket-Version: 13\r\n\r\n";
+my ($all, $buf) = ('');
+my $deadline = time + 5;
+while (time < $deadline) {
+    my $n = sysread $s, $buf, 4096;
+    last unless $n;
+    $all .= $buf;
+}
+my @out;
+push @out, $all =~ m{^HTTP/1.1 101 } ? '101' : 'no 101';
+push @out, $all =~ /\x88[\x02-\x7d]\x03\xe9/ ? 'close 1001' : 'no close';
+return \@out;
+--- ws_response
+101
+close 1001
+--- no_error_log
+[error]
