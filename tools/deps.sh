@@ -8,7 +8,7 @@ build="nginx nginx-dev librdkafka-dev libprotobuf-c-dev protobuf-c-compiler
        libssl-dev libsasl2-dev pkg-config gcc make"
 test="$build kcat curl libtest-base-perl libtext-diff-perl
       libprotocol-websocket-perl python3-protobuf protobuf-compiler
-      python3-websockets"
+      python3-websockets chromium"
 
 case "$1" in
 build|run) want="$build" ;;
@@ -18,6 +18,12 @@ valgrind)  want="$test valgrind" ;;
 esac
 
 missing=
+
+# Node.js runs the browser client's tests; any recent one will do
+case "$1" in
+test|valgrind) command -v node >/dev/null 2>&1 || missing=" nodejs" ;;
+esac
+
 for p in $want; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null \
          | grep -q 'install ok installed'
