@@ -398,6 +398,7 @@ static ngx_int_t
 ngx_http_pubsub_kafka_status_handler(ngx_http_request_t *r)
 {
     u_char                              *p, *last;
+    size_t                               size;
     ngx_int_t                            rc;
     ngx_buf_t                           *b;
     ngx_uint_t                           i;
@@ -416,7 +417,14 @@ ngx_http_pubsub_kafka_status_handler(ngx_http_request_t *r)
 
     pkmcf = ngx_http_get_module_main_conf(r, ngx_http_pubsub_kafka_module);
 
-    b = ngx_create_temp_buf(r->pool, 512 + pkmcf->clusters.nelts * 1024);
+    size = 256;
+    cluster = pkmcf->clusters.elts;
+
+    for (i = 0; i < pkmcf->clusters.nelts; i++) {
+        size += cluster[i]->brokers.len + 256;
+    }
+
+    b = ngx_create_temp_buf(r->pool, size);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -426,8 +434,6 @@ ngx_http_pubsub_kafka_status_handler(ngx_http_request_t *r)
 
     p = ngx_slprintf(p, last, "{\"pid\":%P,\"websockets\":%ui,"
                      "\"clients\":[", ngx_pid, ngx_http_pubsub_sessions);
-
-    cluster = pkmcf->clusters.elts;
 
     for (i = 0; i < pkmcf->clusters.nelts; i++) {
         if (i) {

@@ -18,6 +18,9 @@
 /* input is parsed as it arrives, so one buffer serves every connection */
 #define NGX_HTTP_PUBSUB_WS_READ_SIZE     16384
 
+/* reads of one connection in a row before others get their turn */
+#define NGX_HTTP_PUBSUB_WS_READS         4
+
 
 static ngx_table_elt_t *ngx_http_pubsub_ws_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_uint_t n);
@@ -454,6 +457,7 @@ static void
 ngx_http_pubsub_ws_read_handler(ngx_event_t *rev)
 {
     ssize_t                n;
+    ngx_uint_t             reads;
     ngx_buf_t             *b;
     ngx_connection_t      *c;
     ngx_http_request_t    *r;
@@ -494,7 +498,13 @@ ngx_http_pubsub_ws_read_handler(ngx_event_t *rev)
         }
     }
 
-    while (!ws->closing && !ws->finalized) {
+    for (reads = 0; !ws->closing && !ws->finalized; reads++) {
+
+        if (reads == NGX_HTTP_PUBSUB_WS_READS) {
+            /* a fast client waits its turn behind the others */
+            ngx_post_event(rev, &ngx_posted_events);
+            break;
+        }
 
         if (ws->out_bytes > ws->conf->max_output / 2) {
             /* the client does not read: stop reading until it does */
