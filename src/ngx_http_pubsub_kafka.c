@@ -104,6 +104,8 @@ static void ngx_http_pubsub_kafka_unqueue(ngx_http_pubsub_kafka_fetch_t *f);
 static void ngx_http_pubsub_kafka_answer(ngx_http_pubsub_kafka_fetch_t *f);
 static void ngx_http_pubsub_kafka_fetch_error(
     ngx_http_pubsub_kafka_fetch_t *f, const char *reason);
+static void ngx_http_pubsub_kafka_fail_all(ngx_queue_t *list,
+    const char *reason);
 static void ngx_http_pubsub_kafka_fetch_finish(
     ngx_http_pubsub_kafka_fetch_t *f);
 static u_char *ngx_http_pubsub_kafka_write_range(u_char *p, void *data);
@@ -836,9 +838,7 @@ static void
 ngx_http_pubsub_kafka_cursor_fail(ngx_http_pubsub_kafka_cursor_t *cur,
     rd_kafka_resp_err_t err)
 {
-    const char                     *reason;
-    ngx_queue_t                    *q;
-    ngx_http_pubsub_kafka_fetch_t  *f;
+    const char  *reason;
 
     reason = (err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET
               || err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE)
@@ -846,12 +846,7 @@ ngx_http_pubsub_kafka_cursor_fail(ngx_http_pubsub_kafka_cursor_t *cur,
 
     cur->failed = 1;
 
-    while (!ngx_queue_empty(&cur->waiters)) {
-        q = ngx_queue_head(&cur->waiters);
-        f = ngx_queue_data(q, ngx_http_pubsub_kafka_fetch_t, queue);
-        ngx_http_pubsub_kafka_unqueue(f);
-        ngx_http_pubsub_kafka_fetch_error(f, reason);
-    }
+    ngx_http_pubsub_kafka_fail_all(&cur->waiters, reason);
 
     ngx_http_pubsub_kafka_stop(cur);
 }
@@ -1481,6 +1476,23 @@ ngx_http_pubsub_kafka_fetch_error(ngx_http_pubsub_kafka_fetch_t *f,
 }
 
 
+/* every fetch of a waiters or pending list gets the same error */
+
+static void
+ngx_http_pubsub_kafka_fail_all(ngx_queue_t *list, const char *reason)
+{
+    ngx_queue_t                    *q;
+    ngx_http_pubsub_kafka_fetch_t  *f;
+
+    while (!ngx_queue_empty(list)) {
+        q = ngx_queue_head(list);
+        f = ngx_queue_data(q, ngx_http_pubsub_kafka_fetch_t, queue);
+        ngx_http_pubsub_kafka_unqueue(f);
+        ngx_http_pubsub_kafka_fetch_error(f, reason);
+    }
+}
+
+
 static void
 ngx_http_pubsub_kafka_fetch_finish(ngx_http_pubsub_kafka_fetch_t *f)
 {
@@ -1834,9 +1846,7 @@ static void
 ngx_http_pubsub_kafka_lookup(ngx_http_pubsub_kafka_partition_t *p,
     ngx_msec_t timeout)
 {
-    ngx_queue_t                     *q;
     ngx_http_pubsub_kafka_task_t    *t;
-    ngx_http_pubsub_kafka_fetch_t   *f;
     ngx_http_pubsub_kafka_client_t  *kc;
 
     kc = p->topic->client;
@@ -1857,12 +1867,7 @@ ngx_http_pubsub_kafka_lookup(ngx_http_pubsub_kafka_partition_t *p,
         }
     }
 
-    while (!ngx_queue_empty(&p->pending)) {
-        q = ngx_queue_head(&p->pending);
-        f = ngx_queue_data(q, ngx_http_pubsub_kafka_fetch_t, queue);
-        ngx_http_pubsub_kafka_unqueue(f);
-        ngx_http_pubsub_kafka_fetch_error(f, "internal error");
-    }
+    ngx_http_pubsub_kafka_fail_all(&p->pending, "internal error");
 }
 
 
@@ -1967,7 +1972,7 @@ ngx_http_pubsub_kafka_looked_up(ngx_http_pubsub_kafka_task_t *t)
 {
     const char                         *reason;
     ngx_uint_t                          i;
-    ngx_queue_t                         pending, *q, *next;
+    ngx_queue_t                        *q, *next;
     ngx_http_pubsub_kafka_fetch_t      *f;
     ngx_http_pubsub_kafka_cursor_t     *cur;
     ngx_http_pubsub_kafka_partition_t  *p;
@@ -2024,27 +2029,21 @@ ngx_http_pubsub_kafka_looked_up(ngx_http_pubsub_kafka_task_t *t)
         }
     }
 
-    ngx_queue_init(&pending);
+    /* the fetches that waited for this look-up */
 
-    if (!ngx_queue_empty(&p->pending)) {
-        ngx_queue_add(&pending, &p->pending);
-        ngx_queue_init(&p->pending);
-    }
+    if (reason) {
+        ngx_http_pubsub_kafka_fail_all(&p->pending, reason);
 
-    while (!ngx_queue_empty(&pending)) {
-        q = ngx_queue_head(&pending);
-        ngx_queue_remove(q);
-
-        f = ngx_queue_data(q, ngx_http_pubsub_kafka_fetch_t, queue);
-        f->queued = 0;
-
-        if (reason) {
-            ngx_http_pubsub_kafka_fetch_error(f, reason);
-            continue;
+    } else {
+        for (q = ngx_queue_head(&p->pending);
+             q != ngx_queue_sentinel(&p->pending);
+             q = ngx_queue_next(q))
+        {
+            f = ngx_queue_data(q, ngx_http_pubsub_kafka_fetch_t, queue);
+            f->looked_up = 1;
         }
 
-        f->looked_up = 1;
-        ngx_http_pubsub_kafka_dispatch(f);
+        ngx_http_pubsub_kafka_retry(p);
     }
 
     if (!p->valid && !p->lookup && ngx_queue_empty(&p->pending)) {
