@@ -316,6 +316,14 @@ ngx_http_pubsub_kafka_handle_init(ngx_http_pubsub_kafka_client_t *kc,
 
     h->rk = rd_kafka_new(RD_KAFKA_CONSUMER, rkc, errstr, sizeof(errstr));
 
+#if (NGX_SSL)
+    /*
+     * librdkafka's PEM loading leaves an OpenSSL error queued on this
+     * thread, which nginx's next TLS handshake would trip over
+     */
+    ERR_clear_error();
+#endif
+
     if (h->rk == NULL) {
         rd_kafka_conf_destroy(rkc);
         ngx_log_error(NGX_LOG_EMERG, kc->log, 0,
@@ -1052,7 +1060,11 @@ ngx_http_pubsub_kafka_list_offset(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
 
     kc = ngx_http_pubsub_kafka_cmd_client(cmd, &conf);
     if (kc == NULL) {
-        return NGX_ERROR;
+        (void) ngx_http_pubsub_send_error(cmd, "failed to list offset, "
+                                          "topic: %s, partition: %D, err: "
+                                          "kafka client not started",
+                                          lo->topic, lo->partition);
+        return NGX_OK;
     }
 
     t = ngx_http_pubsub_kafka_task(kc, NGX_HTTP_PUBSUB_KAFKA_LIST);
@@ -1153,7 +1165,11 @@ ngx_http_pubsub_kafka_fetch(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
 
     kc = ngx_http_pubsub_kafka_cmd_client(cmd, &conf);
     if (kc == NULL) {
-        return NGX_ERROR;
+        (void) ngx_http_pubsub_send_error(cmd, "failed to fetch message, "
+                                          "topic: %s, partition: %D, err: "
+                                          "kafka client not started",
+                                          kf->topic, kf->partition);
+        return NGX_OK;
     }
 
     p = ngx_http_pubsub_kafka_partition(kc, kf->topic, kf->partition);

@@ -26,6 +26,10 @@ static ngx_int_t ngx_http_pubsub_kafka_add(ngx_conf_t *cf, ngx_array_t *a,
     char *key, ngx_str_t *value);
 static ngx_int_t ngx_http_pubsub_kafka_read_pem(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *pem);
+static ngx_uint_t ngx_http_pubsub_kafka_has(ngx_array_t *properties,
+    char *key, char *value);
+static ngx_int_t ngx_http_pubsub_kafka_check_key(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf);
 static char *ngx_http_pubsub_kafka_cluster(ngx_conf_t *cf,
     ngx_http_pubsub_kafka_loc_conf_t *conf);
 static void *ngx_http_pubsub_kafka_create_main_conf(ngx_conf_t *cf);
@@ -670,6 +674,32 @@ ngx_http_pubsub_kafka_security(ngx_conf_t *cf,
         }
     }
 
+    if (sasl && i == 3 && conf->sasl_kerberos_keytab.len == 0
+        && !ngx_http_pubsub_kafka_has(conf->properties,
+                                      "sasl.kerberos.kinit.cmd", NULL))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"pubsub_kafka_sasl_mechanism GSSAPI\" needs "
+                           "\"pubsub_kafka_sasl_kerberos_keytab\" (or a "
+                           "\"sasl.kerberos.kinit.cmd\" property)");
+        return NGX_CONF_ERROR;
+    }
+
+    if (sasl && i == 4
+        && !ngx_http_pubsub_kafka_has(conf->properties,
+                                      "sasl.oauthbearer.method", "oidc")
+        && !ngx_http_pubsub_kafka_has(conf->properties,
+                                      "enable.sasl.oauthbearer.unsecure.jwt",
+                                      "true"))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"pubsub_kafka_sasl_mechanism OAUTHBEARER\" "
+                           "needs a token source: \"pubsub_kafka_property "
+                           "sasl.oauthbearer.method oidc\" and its "
+                           "sasl.oauthbearer.* properties");
+        return NGX_CONF_ERROR;
+    }
+
     if ((conf->ssl_certificate.len == 0)
         != (conf->ssl_certificate_key.len == 0))
     {
@@ -755,6 +785,10 @@ ngx_http_pubsub_kafka_security(ngx_conf_t *cf,
                != NGX_OK
             || ngx_http_pubsub_kafka_add(cf, a, "ssl.key.pem", &pem) != NGX_OK)
         {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_pubsub_kafka_check_key(cf, conf) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
     }
@@ -886,6 +920,8 @@ ngx_http_pubsub_kafka_read_pem(ngx_conf_t *cf, ngx_str_t *name,
 
     (void) ngx_close_file(fd);
 
+    pem->data[(n > 0 && (size_t) n <= pem->len) ? (size_t) n : 0] = '\0';
+
     if (n != (ssize_t) pem->len || ngx_strstr(pem->data, "-----BEGIN") == NULL)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -893,9 +929,110 @@ ngx_http_pubsub_kafka_read_pem(ngx_conf_t *cf, ngx_str_t *name,
         return NGX_ERROR;
     }
 
-    pem->data[pem->len] = '\0';
+    return NGX_OK;
+}
+
+
+/* is the property set (to that value, if one is given)? */
+
+static ngx_uint_t
+ngx_http_pubsub_kafka_has(ngx_array_t *properties, char *key, char *value)
+{
+    ngx_uint_t     i;
+    ngx_keyval_t  *kv;
+
+    if (properties == NULL) {
+        return 0;
+    }
+
+    kv = properties->elts;
+
+    for (i = 0; i < properties->nelts; i++) {
+        if (ngx_strcmp(kv[i].key.data, key) == 0
+            && (value == NULL
+                || ngx_strcasecmp(kv[i].value.data, (u_char *) value) == 0))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * librdkafka checks the client key against its certificate only when a
+ * worker creates the client; check it now, so "nginx -t" says so.
+ */
+
+static ngx_int_t
+ngx_http_pubsub_kafka_check_key(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf)
+{
+#if (NGX_SSL)
+
+    BIO        *bio;
+    X509       *x509;
+    EVP_PKEY   *pkey;
+    ngx_int_t   rc;
+    ngx_str_t   cert, key;
+
+    if (ngx_http_pubsub_kafka_read_pem(cf, &conf->ssl_certificate, &cert)
+        != NGX_OK
+        || ngx_http_pubsub_kafka_read_pem(cf, &conf->ssl_certificate_key,
+                                          &key)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    x509 = NULL;
+    pkey = NULL;
+
+    bio = BIO_new_mem_buf(cert.data, (int) cert.len);
+    if (bio) {
+        x509 = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+    }
+
+    bio = BIO_new_mem_buf(key.data, (int) key.len);
+    if (bio) {
+        pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *) "");
+        BIO_free(bio);
+    }
+
+    if (x509 == NULL || pkey == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "cannot load \"%V\" with \"%V\" (an encrypted "
+                           "key is not supported)",
+                           x509 ? &conf->ssl_certificate_key
+                                : &conf->ssl_certificate,
+                           x509 ? &conf->ssl_certificate
+                                : &conf->ssl_certificate_key);
+        rc = NGX_ERROR;
+
+    } else if (X509_check_private_key(x509, pkey) != 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" is not the key of \"%V\"",
+                           &conf->ssl_certificate_key,
+                           &conf->ssl_certificate);
+        rc = NGX_ERROR;
+
+    } else {
+        rc = NGX_OK;
+    }
+
+    X509_free(x509);
+    EVP_PKEY_free(pkey);
+    ERR_clear_error();
+
+    return rc;
+
+#else
 
     return NGX_OK;
+
+#endif
 }
 
 
@@ -1078,9 +1215,18 @@ ngx_http_pubsub_kafka_init_process(ngx_cycle_t *cycle)
 
     cluster = pkmcf->clusters.elts;
 
+    /*
+     * a client that cannot start (librdkafka refused its settings) does
+     * not take the worker down: its locations answer with an error, the
+     * rest of nginx serves on
+     */
+
     for (i = 0; i < pkmcf->clusters.nelts; i++) {
         if (ngx_http_pubsub_kafka_init_worker(cycle, cluster[i]) != NGX_OK) {
-            return NGX_ERROR;
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                          "pubsub: kafka client for \"%V\" not started, "
+                          "its locations answer with errors",
+                          &cluster[i]->brokers);
         }
     }
 

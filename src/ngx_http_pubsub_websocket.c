@@ -376,6 +376,19 @@ ngx_http_pubsub_ws_start(ngx_http_pubsub_ws_t *ws)
 
     c->log->action = "serving pubsub websocket";
 
+#if (NGX_HTTP_SSL)
+
+    /*
+     * frames go out as they are queued: nginx's TLS buffer would keep
+     * small ones back, as send_chain() is never given a flush buffer
+     */
+
+    if (c->ssl) {
+        c->ssl->buffer = 0;
+    }
+
+#endif
+
     /* ngx_close_idle_connections() closes us with 1001 on quit and reload */
     c->idle = 1;
 

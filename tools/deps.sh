@@ -8,7 +8,7 @@ build="nginx nginx-dev librdkafka-dev libprotobuf-c-dev protobuf-c-compiler
        libssl-dev libsasl2-dev pkg-config gcc make"
 test="$build kcat curl libtest-base-perl libtext-diff-perl
       libprotocol-websocket-perl python3-protobuf protobuf-compiler
-      python3-websockets chromium"
+      python3-websockets chromium openssl libio-socket-ssl-perl"
 
 case "$1" in
 build|run) want="$build" ;;

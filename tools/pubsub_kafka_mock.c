@@ -9,6 +9,7 @@
  * "error".  It exits with status 0 on stdin EOF, SIGTERM or SIGINT.
  *
  *   pubsub-kafka-mock [--brokers N] [--topic NAME:PARTITIONS]...
+ *                     [--advertise IP]
  *
  *   ping                                       ok
  *   create TOPIC PARTITIONS                    ok
@@ -26,6 +27,16 @@
  * an error name without the RD_KAFKA_RESP_ERR_ prefix.  PUBSUB_MOCK_DEBUG=1
  * in the environment makes librdkafka log verbosely (to stderr); any other
  * value except "0" is used as librdkafka's "debug" context list.
+ *
+ * --advertise IP (a loopback address other than 127.0.0.1, e.g. 127.0.0.2)
+ * makes the brokers advertise IP:PORT in the bootstrap list, Metadata and
+ * FindCoordinator while they still listen on 127.0.0.1:PORT, so that a TLS
+ * or SASL front listening on IP:PORT carries every client connection (the
+ * mock itself speaks PLAINTEXT only).  librdkafka 2.0.2 has no API for it
+ * (rd_kafka_mock_broker_set_host_port() came in 2.10): the mock takes its
+ * advertised address from getsockname() after bind(), so this program
+ * defines both (see mock_advertise below); the test producers inside it
+ * reach the brokers at 127.0.0.1 through a connect callback.
  */
 
 
@@ -39,6 +50,11 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -73,6 +89,104 @@ static rd_kafka_mock_cluster_t  *mock_mc;
 static rd_kafka_t               *mock_single;   /* one message per batch */
 static rd_kafka_t               *mock_bulk;     /* normal batching */
 static int                       mock_brokers = 1;
+static in_addr_t                 mock_advertise;  /* network order, 0: off */
+
+
+/*
+ * The "advertise" shim.  These definitions in the executable interpose the
+ * libc functions for librdkafka (the executable's symbols come first, and
+ * are exported because librdkafka.so references them); the real calls are
+ * made as system calls.  In librdkafka 2.0.2 only the mock's listener code
+ * calls bind() and getsockname() (rd_kafka_mock_broker_new_listener():
+ * bind, then getsockname, whose answer becomes the advertised listener).
+ *
+ * bind() to the advertised IP (a broker coming back up re-binds its
+ * advertised address) binds 127.0.0.1 instead; getsockname() of a socket
+ * bound to 127.0.0.1 that is not connected (a listener) reports the
+ * advertised IP.  Without --advertise both are the plain system calls.
+ */
+
+int
+bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    struct sockaddr_in  sin;
+
+    if (mock_advertise != 0 && addr != NULL && addr->sa_family == AF_INET
+        && len >= (socklen_t) sizeof(sin))
+    {
+        memcpy(&sin, addr, sizeof(sin));
+
+        if (sin.sin_addr.s_addr == mock_advertise) {
+            sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            return (int) syscall(SYS_bind, fd, &sin, sizeof(sin));
+        }
+    }
+
+    return (int) syscall(SYS_bind, fd, addr, len);
+}
+
+
+int
+getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    int                  rc, saved;
+    socklen_t            plen;
+    struct sockaddr_in  *sin, peer;
+
+    rc = (int) syscall(SYS_getsockname, fd, addr, len);
+
+    if (rc != 0 || mock_advertise == 0 || addr->sa_family != AF_INET
+        || *len < (socklen_t) sizeof(struct sockaddr_in))
+    {
+        return rc;
+    }
+
+    sin = (struct sockaddr_in *) addr;
+
+    if (sin->sin_addr.s_addr != htonl(INADDR_LOOPBACK)) {
+        return rc;
+    }
+
+    saved = errno;
+    plen = sizeof(peer);
+
+    if (syscall(SYS_getpeername, fd, &peer, &plen) == -1
+        && errno == ENOTCONN)
+    {
+        sin->sin_addr.s_addr = mock_advertise;
+    }
+
+    errno = saved;
+
+    return rc;
+}
+
+
+/* the test producers: the advertised IP is the front, go to the mock */
+
+static int
+mock_connect_cb(int fd, const struct sockaddr *addr, int addrlen,
+    const char *id, void *opaque)
+{
+    struct sockaddr_in  sin;
+
+    if (addr->sa_family == AF_INET && addrlen >= (int) sizeof(sin)) {
+        memcpy(&sin, addr, sizeof(sin));
+
+        if (sin.sin_addr.s_addr == mock_advertise) {
+            sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        }
+
+        addr = (struct sockaddr *) &sin;
+        addrlen = sizeof(sin);
+    }
+
+    if (connect(fd, addr, addrlen) == -1 && errno != EINPROGRESS) {
+        return errno;
+    }
+
+    return 0;
+}
 
 
 static void
@@ -244,6 +358,10 @@ mock_handle(const char *bootstrap, const char *batch, const char *linger)
     }
 
     rd_kafka_conf_set_dr_msg_cb(conf, mock_dr_cb);
+
+    if (bootstrap != NULL && mock_advertise != 0) {
+        rd_kafka_conf_set_connect_cb(conf, mock_connect_cb);
+    }
 
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (rk == NULL) {
@@ -827,7 +945,7 @@ mock_usage(void)
 {
     fprintf(stderr,
             "usage: pubsub-kafka-mock [--brokers N]"
-            " [--topic NAME:PARTITIONS]...\n");
+            " [--topic NAME:PARTITIONS]... [--advertise IP]\n");
     exit(2);
 }
 
@@ -839,6 +957,7 @@ main(int argc, char **argv)
     char               *colon;
     int64_t             n;
     const char         *bootstrap;
+    struct in_addr      ip;
     struct sigaction    sa;
     rd_kafka_resp_err_t err;
 
@@ -857,6 +976,18 @@ main(int argc, char **argv)
             {
                 mock_usage();
             }
+
+        } else if (strcmp(argv[i], "--advertise") == 0 && i + 1 < argc) {
+            if (inet_pton(AF_INET, argv[++i], &ip) != 1
+                || ip.s_addr == htonl(INADDR_LOOPBACK)
+                || (ntohl(ip.s_addr) >> 24) != 127)
+            {
+                fprintf(stderr, "pubsub-kafka-mock: --advertise wants a "
+                        "loopback address other than 127.0.0.1\n");
+                mock_usage();
+            }
+
+            mock_advertise = ip.s_addr;
 
         } else {
             mock_usage();
@@ -936,7 +1067,16 @@ done:
     }
 
     if (mock_mc != NULL) {
-        rd_kafka_mock_cluster_destroy(mock_mc);
+        /*
+         * rd_kafka_mock_cluster_destroy() of 2.0.2 takes a second about
+         * every other time (its thread notices the termination only at its
+         * 1 s poll timeout), which every test block using the mock would
+         * wait for: the process ends here anyway, and its listening
+         * sockets close with it.
+         */
+        fflush(stdout);
+        fflush(stderr);
+        _exit(rc);
     }
 
     rd_kafka_destroy(mock_rk);

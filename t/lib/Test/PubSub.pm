@@ -636,14 +636,15 @@ sub _start {
             }
         }
         $run->{brokers} = $brokers;
-        $run->{tls_port} = free_port();
+        $run->{tls_port} = free_port() if _needs_tls_port($block);
 
         $run->{vars} = {
             TEST_NGINX_SERVER_PORT   => $run->{port},
             TEST_NGINX_SERVROOT      => $root,
             TEST_NGINX_HTML_DIR      => "$root/html",
             TEST_NGINX_KAFKA_BROKERS => $brokers,
-            TEST_NGINX_TLS_PORT      => $run->{tls_port},
+            $run->{tls_port} ? (TEST_NGINX_TLS_PORT => $run->{tls_port})
+                             : (),
             $certs ? _cert_vars($certs) : (),
         };
         my $vars = $run->{vars};
@@ -798,6 +799,18 @@ sub _needs_certs {
     for my $name (qw(main_config http_config config user_files)) {
         my $v = _sec($block, $name);
         return 1 if defined $v && !ref $v && $v =~ /\$(?:$names)\b/;
+    }
+    return 0;
+}
+
+# Does the block use $TEST_NGINX_TLS_PORT (or wss, or ws_connect(tls))?
+sub _needs_tls_port {
+    my ($block) = @_;
+    return 1 if _has($block, 'ws_tls');
+    for my $name (qw(main_config http_config config user_files ws_code)) {
+        my $v = _sec($block, $name);
+        return 1 if defined $v && !ref $v
+                    && $v =~ /\$TEST_NGINX_TLS_PORT\b|\btls\s*=>/;
     }
     return 0;
 }
@@ -1075,7 +1088,9 @@ sub nginx_pid   { _current()->{pid} }
 
 sub kafka_brokers { _current()->{brokers} }
 
-# tls_port(): the port $TEST_NGINX_TLS_PORT names in this block.
+# tls_port(): the port $TEST_NGINX_TLS_PORT names in this block (a block
+# gets one when a section names it, or has ws_tls, or its ws_code says
+# "tls =>").
 sub tls_port { _current()->{tls_port} }
 
 # IO::Socket::SSL options verifying a server certificate of the test CA.
@@ -1232,7 +1247,8 @@ Test::PubSub - data-driven tests of ngx_http_pubsub_kafka_module
 For each block the harness empties t/servroot/<test file name>/, writes
 conf/nginx.conf (the sections main_config, http_config and config go at
 the top level, in http{} and in the server{} listening on a free port of
-127.0.0.1), starts the kafka mock when there is a --- kafka section, starts
+127.0.0.1), starts the kafka mock (and its TLS/SASL front) when there is a
+--- kafka section, starts
 nginx (daemon off, master_process on, error_log debug) and waits for its
 pid file, which nginx writes once it listens.  Then it makes the plain HTTP
 request, then the WebSocket exchange, closes its connections, stops nginx
@@ -1252,12 +1268,29 @@ short the remaining checks are reported as skipped after one failure.
 =item main_config, http_config, config
 
 nginx configuration.  $TEST_NGINX_SERVER_PORT, $TEST_NGINX_SERVROOT,
-$TEST_NGINX_HTML_DIR, $TEST_NGINX_KAFKA_BROKERS and any other
-$TEST_NGINX_* environment variable are replaced (also in request,
+$TEST_NGINX_HTML_DIR, $TEST_NGINX_KAFKA_BROKERS, $TEST_NGINX_TLS_PORT and
+any other $TEST_NGINX_* environment variable are replaced (also in request,
 raw_request, more_headers and user_files).  Without a --- kafka section
 $TEST_NGINX_KAFKA_BROKERS is 127.0.0.1 and a port nothing listens on.
 "user root;" is added when the harness runs as root and main_config has no
 user directive.
+
+$TEST_NGINX_TLS_PORT is a second free port of 127.0.0.1 for a TLS
+listener ("listen 127.0.0.1:$TEST_NGINX_TLS_PORT ssl;" in --- config adds
+it to the harness's server{}); --- ws_tls and ws_connect(tls => 1) connect
+to it.  Only blocks that name it, have ws_tls or say "tls =>" in ws_code
+get one.
+
+Test certificates, made with openssl at the first block that names one
+(or has a TLS kafka front or --- ws_tls), once per test file, in
+t/servroot/<test file name>.certs (EC P-256, unencrypted PEM; see
+kafka_certs): $TEST_NGINX_KAFKA_CA (the test CA),
+$TEST_NGINX_KAFKA_SERVER_CERT and $TEST_NGINX_KAFKA_SERVER_KEY (signed by
+it, for IP:127.0.0.1, IP:127.0.0.2 and DNS:localhost: the kafka front's and
+good for nginx's own ssl_certificate), $TEST_NGINX_KAFKA_CLIENT_CERT and
+$TEST_NGINX_KAFKA_CLIENT_KEY (CN nginx-client, for mutual TLS),
+$TEST_NGINX_KAFKA_OTHER_CA (a CA that signed none of them) and
+$TEST_NGINX_KAFKA_CERTS (their directory).
 
 =item worker_processes: N, log_level: LEVEL (default debug), timeout: N
 
@@ -1324,6 +1357,38 @@ Without either, the check "ws_code" passes when it does not die.
 "brokers: N" (default 1), "topic: NAME PARTITIONS" lines, and commands
 for the mock, each of which must answer "ok".
 
+An optional "front: ..." line puts TLS and/or SASL in front of the mock
+(which speaks PLAINTEXT only), tools/kafka_front.py run with
+/usr/bin/python3:
+
+    front: ssl [mtls]
+    front: sasl_plaintext [MECH,...] [user=NAME:PASS]...
+    front: sasl_ssl [MECH,...] [user=NAME:PASS]... [mtls]
+
+The first word is the security.protocol a client must speak.  MECH,...
+are the SASL mechanisms offered (default PLAIN,SCRAM-SHA-256,SCRAM-SHA-512;
+also OAUTHBEARER, accepting a JWT whose "sub" is a known user, unsigned
+ones included, and GSSAPI, offered but never completed); user=NAME:PASS
+the accounts (repeatable, default user=alice:alice-secret); mtls makes TLS
+require a client certificate signed by $TEST_NGINX_KAFKA_CA.  TLS uses
+$TEST_NGINX_KAFKA_SERVER_CERT.  With a front the mock is started with
+"--advertise 127.0.0.2": its brokers listen on 127.0.0.1:PORT but
+advertise 127.0.0.2:PORT (in $TEST_NGINX_KAFKA_BROKERS and in Metadata),
+where the front listens, one listener per broker, so every broker
+connection of nginx, bootstrap or learned from Metadata, goes through it.
+The mock's commands work as without a front.  The front logs one line per
+event to logs/front.log ("tls ok[, client certificate CN=...]", "tls
+failed: REASON", "auth ok: MECH user NAME", "auth failed: MECH user NAME:
+REASON", "auth failed: mechanism MECH not enabled"; never a password): see
+kafka_front_log and wait_kafka_front_log.
+
+=item ws_tls
+
+The WebSocket exchange of ws_request / ws_code goes over TLS to
+$TEST_NGINX_TLS_PORT (which the config must listen on with ssl), verifying
+nginx's certificate against $TEST_NGINX_KAFKA_CA for the name localhost.
+Needs IO::Socket::SSL (Debian libio-socket-ssl-perl).
+
 =item no_valgrind, no_check_alerts
 
 =back
@@ -1351,12 +1416,25 @@ Test::Base's exports (blocks, is, like, ok, plan, ...), done_testing, and:
     ws_connect(%opt) http_get($path, @headers) server_port() servroot()
     error_log_text() wait_error_log($str_or_qr, $timeout) nginx_pid()
     nginx_reload() mock_cmd($line) kafka_brokers() use_valgrind()
+    kafka_certs() tls_port() kafka_front_log()
+    wait_kafka_front_log($str_or_qr, $timeout)
+
+ws_connect(tls => 1, ...) connects with TLS to $TEST_NGINX_TLS_PORT,
+verifying nginx's certificate against the test CA (tls => { ... } passes
+IO::Socket::SSL options instead, port => P another port); $ws->sock is
+then an IO::Socket::SSL.  kafka_certs() returns the test certificates
+{ dir, ca, ca_key, server_cert, server_key, client_cert, client_key,
+other_ca } (paths), making them on the first call; it works outside a
+block too, e.g. in an eval section.  tls_port() is $TEST_NGINX_TLS_PORT.
+kafka_front_log() is what the kafka front logged so far;
+wait_kafka_front_log() polls it like wait_error_log.
 
 =head1 ENVIRONMENT
 
 TEST_NGINX_BINARY (default /usr/sbin/nginx), TEST_NGINX_MODULE (default
 build/ngx_http_pubsub_kafka_module.so), TEST_NGINX_NO_MODULE=1 (no
 load_module line), TEST_PUBSUB_MOCK (default build/pubsub-kafka-mock),
-TEST_NGINX_USE_VALGRIND=1.
+TEST_PUBSUB_FRONT (default tools/kafka_front.py), TEST_PUBSUB_PYTHON
+(default /usr/bin/python3), TEST_NGINX_USE_VALGRIND=1.
 
 =cut

@@ -240,6 +240,9 @@ sub ws_accept_key {
 #   timeout => 5       seconds, default for every read of this connection
 #   extra => BYTES     sent in the same write right behind the handshake
 #   status => 101      the status expected; dies when another comes back
+#   tls => 1 | {...}   TLS (IO::Socket::SSL, Debian libio-socket-ssl-perl):
+#                      1 without certificate verification, or a hash ref
+#                      of IO::Socket::SSL options (SSL_ca_file, ...)
 # For 101 it checks Sec-WebSocket-Accept and dies when wrong.  For another
 # (expected) status the response body is read too.  Fields of the object:
 # status, reason, headers (lower-case name => [values]), head (raw status
@@ -272,12 +275,26 @@ sub connect {
     my $request = "GET $path HTTP/1.1\r\n"
         . join('', map { "$_\r\n" } @headers) . "\r\n";
 
-    $self->{sock} = IO::Socket::INET->new(
-        PeerAddr => $host,
-        PeerPort => $port,
-        Proto    => 'tcp',
-        Timeout  => $self->{timeout},
-    ) or die "ws connect: cannot connect to $host:$port: $@\n";
+    if ($opt{tls}) {
+        require IO::Socket::SSL;
+        my %ssl = ref $opt{tls} ? %{ $opt{tls} } : (SSL_verify_mode => 0);
+        $self->{sock} = IO::Socket::SSL->new(
+            PeerAddr => $host,
+            PeerPort => $port,
+            Proto    => 'tcp',
+            Timeout  => $self->{timeout},
+            %ssl,
+        ) or die "ws connect: cannot connect with TLS to $host:$port: "
+                 . IO::Socket::SSL::errstr() . "\n";
+    }
+    else {
+        $self->{sock} = IO::Socket::INET->new(
+            PeerAddr => $host,
+            PeerPort => $port,
+            Proto    => 'tcp',
+            Timeout  => $self->{timeout},
+        ) or die "ws connect: cannot connect to $host:$port: $@\n";
+    }
     $self->{sock}->blocking(0);
 
     $self->send($request . _bytes($opt{extra}))
@@ -367,9 +384,12 @@ sub _fill {
     $timeout = 0 if $timeout < 0;
     my $sel = IO::Select->new($self->{sock});
     my $deadline = time + $timeout;
+    # TLS: decrypted bytes may wait in the library, not in the socket
+    my $tls = $self->{sock}->can('pending');
     for (;;) {
         my $left = $deadline - time;
-        return 0 unless $sel->can_read($left > 0 ? $left : 0);
+        return 0 unless ($tls && $self->{sock}->pending)
+            || $sel->can_read($left > 0 ? $left : 0);
         my $n = sysread $self->{sock}, my $chunk, 65536;
         if (defined $n) {
             if ($n == 0) {
