@@ -14,15 +14,16 @@ MODULE      := $(BUILD)/ngx_http_pubsub_kafka_module.so
 MOCK        := $(BUILD)/pubsub-kafka-mock
 UNIT        := $(BUILD)/unit-tests
 CLI         := $(BUILD)/pubsub-cli
+BENCH       := $(BUILD)/pubsub-bench
 PROVE_ARGS  ?= -r t
 
 CFLAGS_TOOLS = -O2 -g -W -Wall -Werror -Wno-unused-parameter
 
 SRCS := $(wildcard src/*.c src/*.h)
 
-.PHONY: all deps test test-valgrind run clean fuzz
+.PHONY: all deps test test-valgrind run clean fuzz bench bench-smoke
 
-all: deps $(MODULE) $(MOCK) $(UNIT) $(CLI)
+all: deps $(MODULE) $(MOCK) $(UNIT) $(CLI) $(BENCH)
 
 deps:
 	@sh tools/deps.sh build
@@ -50,6 +51,18 @@ $(CLI): tools/pubsub_cli.c tools/pubsub_client.c tools/pubsub_client.h \
 	$(CC) $(CFLAGS_TOOLS) -I $(OBJS)/ngx_http_pubsub_kafka_proto -I tools \
 	    -o $@ tools/pubsub_cli.c tools/pubsub_client.c \
 	    $(OBJS)/ngx_http_pubsub_kafka_proto/pubsub.pb-c.c -lprotobuf-c
+
+# the load generator: WebSocket clients on tools/pubsub_client.c and the
+# generated protobuf-c code, a librdkafka producer and bare consumer
+BENCH_SRCS := bench/pubsub_bench.c bench/bench_ws.c bench/bench_kafka.c \
+              bench/bench_util.c
+
+$(BENCH): $(BENCH_SRCS) bench/bench.h tools/pubsub_client.c \
+          tools/pubsub_client.h $(OBJS)/Makefile
+	$(CC) $(CFLAGS_TOOLS) -I $(OBJS)/ngx_http_pubsub_kafka_proto -I tools \
+	    -I bench -o $@ $(BENCH_SRCS) tools/pubsub_client.c \
+	    $(OBJS)/ngx_http_pubsub_kafka_proto/pubsub.pb-c.c \
+	    -lrdkafka -lprotobuf-c -lm
 
 # unit tests of the frame parser and the request decoder: plain C over bytes
 PURE_SRCS := src/ngx_http_pubsub_ws_frame.c src/ngx_http_pubsub_codec.c \
@@ -82,6 +95,16 @@ test-valgrind: all
 
 run: all
 	@bash tools/run.sh
+
+# benchmarks (bench/README.md): "bench" writes bench/results/*.json,
+# "bench-smoke" runs every scenario at tiny sizes (CI; never on timings)
+bench: all
+	@sh tools/deps.sh bench
+	bash bench/run.sh
+
+bench-smoke: all
+	@sh tools/deps.sh bench
+	bash bench/run.sh --smoke
 
 clean:
 	rm -rf $(BUILD) t/servroot

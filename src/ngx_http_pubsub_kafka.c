@@ -12,6 +12,7 @@
 
 
 #define NGX_HTTP_PUBSUB_KAFKA_BATCH      256
+#define NGX_HTTP_PUBSUB_KAFKA_BATCHES    8     /* per turn of the loop */
 
 #define NGX_HTTP_PUBSUB_KAFKA_LIST       0
 #define NGX_HTTP_PUBSUB_KAFKA_LOOKUP     1
@@ -143,7 +144,8 @@ static void ngx_http_pubsub_kafka_stopped(ngx_http_pubsub_kafka_task_t *t);
 static ngx_keyval_t  ngx_http_pubsub_kafka_defaults[] = {
     { ngx_string("client.id"), ngx_string("nginx-pubsub-kafka") },
     { ngx_string("fetch.wait.max.ms"), ngx_string("100") },
-    { ngx_string("queued.max.messages.kbytes"), ngx_string("16384") },
+    { ngx_string("queued.min.messages"), ngx_string("1000000") },
+    { ngx_string("queued.max.messages.kbytes"), ngx_string("65536") },
     { ngx_string("auto.offset.reset"), ngx_string("error") },
     { ngx_string("enable.partition.eof"), ngx_string("false") },
     { ngx_null_string, ngx_null_string }
@@ -579,12 +581,16 @@ ngx_http_pubsub_kafka_main_handler(ngx_event_t *rev)
 }
 
 
-/* messages: drained to empty, or the pipe never fires again */
+/*
+ * Messages: drained to empty, over as many turns of the event loop as it
+ * takes, or the pipe never fires again.
+ */
 
 static void
 ngx_http_pubsub_kafka_fetch_handler(ngx_event_t *rev)
 {
     ssize_t                           n, i;
+    ngx_uint_t                        batches;
     ngx_queue_t                      *q;
     ngx_connection_t                 *c;
     rd_kafka_message_t               *msgs[NGX_HTTP_PUBSUB_KAFKA_BATCH];
@@ -598,7 +604,18 @@ ngx_http_pubsub_kafka_fetch_handler(ngx_event_t *rev)
 
     ngx_http_pubsub_kafka_read_pipe(c);
 
-    for ( ;; ) {
+    for (batches = 0; /* void */; batches++) {
+
+        if (batches == NGX_HTTP_PUBSUB_KAFKA_BATCHES) {
+            /*
+             * the queue is not empty, so librdkafka will not write to
+             * the pipe again: go on after the event loop's next turn,
+             * so a burst does not hold up everything else
+             */
+            ngx_post_event(rev, &ngx_posted_next_events);
+            break;
+        }
+
         n = rd_kafka_consume_batch_queue(h->fetchq, 0, msgs,
                                          NGX_HTTP_PUBSUB_KAFKA_BATCH);
 
@@ -1384,7 +1401,7 @@ ngx_http_pubsub_kafka_unqueue(ngx_http_pubsub_kafka_fetch_t *f)
 static void
 ngx_http_pubsub_kafka_answer(ngx_http_pubsub_kafka_fetch_t *f)
 {
-    size_t                           len;
+    size_t                           len, max, room;
     ngx_queue_t                     *q, *start;
     ngx_http_pubsub_kafka_msg_t     *msg;
     ngx_http_pubsub_kafka_range_t    range;
@@ -1430,6 +1447,21 @@ ngx_http_pubsub_kafka_answer(ngx_http_pubsub_kafka_fetch_t *f)
     range.first = start;
     range.n = 0;
 
+    /*
+     * Answers to fetches in flight together must not overflow the
+     * client's output queue: the room left in it (a frame head allowed
+     * for) bounds this one too, and when not even one message fits the
+     * answer has none: the client fetches again once it has read.
+     */
+
+    room = ngx_http_pubsub_send_room(f->cmd);
+
+    if (room != NGX_MAX_SIZE_T_VALUE) {
+        room = (room > 64) ? room - 64 : 0;
+    }
+
+    max = ngx_min(room, f->conf->fetch_max_bytes);
+
     if (start) {
         for (q = start;
              q != ngx_queue_sentinel(&cur->window);
@@ -1437,7 +1469,7 @@ ngx_http_pubsub_kafka_answer(ngx_http_pubsub_kafka_fetch_t *f)
         {
             msg = ngx_queue_data(q, ngx_http_pubsub_kafka_msg_t, queue);
 
-            if (range.n && len + msg->len > f->conf->fetch_max_bytes) {
+            if ((range.n || msg->len > room) && len + msg->len > max) {
                 break;
             }
 

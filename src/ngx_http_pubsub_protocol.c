@@ -243,6 +243,28 @@ ngx_http_pubsub_cmd_request(ngx_http_pubsub_cmd_t *cmd)
 }
 
 
+/*
+ * How many bytes an answer may take now without the output queue going
+ * over pubsub_output_queue_size; any number when nothing waits, as one
+ * answer is always sent.
+ */
+
+size_t
+ngx_http_pubsub_send_room(ngx_http_pubsub_cmd_t *cmd)
+{
+    ngx_http_pubsub_ws_t  *ws;
+
+    ws = cmd->session->ws;
+
+    if (ws->out == NULL) {
+        return NGX_MAX_SIZE_T_VALUE;
+    }
+
+    return (ws->out_bytes < ws->conf->max_output)
+           ? ws->conf->max_output - ws->out_bytes : 0;
+}
+
+
 ngx_int_t
 ngx_http_pubsub_send(ngx_http_pubsub_cmd_t *cmd, PubSubResp *resp)
 {

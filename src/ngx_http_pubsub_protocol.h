@@ -85,6 +85,7 @@ ngx_int_t ngx_http_pubsub_send_raw(ngx_http_pubsub_cmd_t *cmd,
 void ngx_http_pubsub_cmd_done(ngx_http_pubsub_cmd_t *cmd);
 
 ngx_http_request_t *ngx_http_pubsub_cmd_request(ngx_http_pubsub_cmd_t *cmd);
+size_t ngx_http_pubsub_send_room(ngx_http_pubsub_cmd_t *cmd);
 
 
 extern ngx_uint_t  ngx_http_pubsub_sessions;

@@ -14,7 +14,8 @@ case "$1" in
 build|run) want="$build" ;;
 test)      want="$test" ;;
 valgrind)  want="$test valgrind" ;;
-*)         echo "usage: $0 build|test|run|valgrind" >&2; exit 2 ;;
+bench)     want="$build python3" ;;
+*)         echo "usage: $0 build|test|run|valgrind|bench" >&2; exit 2 ;;
 esac
 
 missing=
