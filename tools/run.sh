@@ -2,7 +2,8 @@
 # "make run": nginx with conf/nginx.conf on 127.0.0.1:8080, talking to the
 # Kafka cluster in $KAFKA_BROKERS, or by default to an embedded test broker
 # (librdkafka's mock cluster) with a "demo" topic of 3 partitions that gets
-# a small JSON message a second.  Ctrl-C stops everything it started.
+# a small JSON message a second (with $KAFKA_BROKERS, only if DEMO_PRODUCER
+# is set, through kcat).  Ctrl-C stops everything it started.
 
 set -eu
 
@@ -55,6 +56,22 @@ if [ -z "$brokers" ]; then
     what="embedded test broker $brokers (topic \"demo\", 3 partitions, a message a second)"
 else
     what="Kafka cluster $brokers"
+
+    if [ -n "${DEMO_PRODUCER:-}" ]; then
+        # asked for: the same ticks into the real cluster's topic "demo"
+        command -v kcat >/dev/null || { echo "DEMO_PRODUCER needs kcat" >&2; exit 1; }
+        # one kcat a message: fed from a pipe, kcat holds lines back
+        (
+            n=0
+            while sleep 1; do
+                n=$((n + 1))
+                printf 'tick:{"tick":%d,"ms":%d}\n' "$n" "$(date +%s%3N)" \
+                | kcat -P -b "$brokers" -t demo -K: -X partitioner=random -q
+            done
+        ) &
+        pids+=("$!")
+        what="$what, a message a second to topic \"demo\""
+    fi
 fi
 
 sed -e "s#^load_module .*#load_module $module;#" \
