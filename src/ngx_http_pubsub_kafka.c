@@ -92,9 +92,8 @@ static void ngx_http_pubsub_kafka_stop(ngx_http_pubsub_kafka_cursor_t *cur);
 static void ngx_http_pubsub_kafka_idle_handler(ngx_event_t *ev);
 
 static ngx_http_pubsub_kafka_client_t *ngx_http_pubsub_kafka_cmd_client(
-    ngx_http_pubsub_cmd_t *cmd, ngx_http_pubsub_kafka_loc_conf_t **conf);
-static ngx_int_t ngx_http_pubsub_kafka_valid(ngx_http_pubsub_cmd_t *cmd,
-    const char *what, char *topic, int32_t partition);
+    ngx_http_pubsub_cmd_t *cmd, const char *what, char *topic,
+    int32_t partition, ngx_http_pubsub_kafka_loc_conf_t **conf);
 static void ngx_http_pubsub_kafka_list_cancel(ngx_http_pubsub_cmd_t *cmd);
 static void ngx_http_pubsub_kafka_fetch_cancel(ngx_http_pubsub_cmd_t *cmd);
 static void ngx_http_pubsub_kafka_dispatch(ngx_http_pubsub_kafka_fetch_t *f);
@@ -1009,45 +1008,44 @@ ngx_http_pubsub_kafka_fetch_size(void)
 }
 
 
+/*
+ * The location's Kafka client for a command on topic and partition, or
+ * NULL when the command was answered with an error: a bad topic name or
+ * partition, or a client that could not start in this worker.
+ */
+
 static ngx_http_pubsub_kafka_client_t *
 ngx_http_pubsub_kafka_cmd_client(ngx_http_pubsub_cmd_t *cmd,
+    const char *what, char *topic, int32_t partition,
     ngx_http_pubsub_kafka_loc_conf_t **conf)
 {
+    size_t                             len;
+    const char                        *reason;
     ngx_http_pubsub_kafka_loc_conf_t  *pklcf;
 
     pklcf = ngx_http_get_module_loc_conf(ngx_http_pubsub_cmd_request(cmd),
                                          ngx_http_pubsub_kafka_module);
     *conf = pklcf;
 
-    return pklcf->cluster ? pklcf->cluster->client : NULL;
-}
-
-
-static ngx_int_t
-ngx_http_pubsub_kafka_valid(ngx_http_pubsub_cmd_t *cmd, const char *what,
-    char *topic, int32_t partition)
-{
-    size_t  len;
-
     len = ngx_strlen(topic);
 
     if (len == 0 || len > NGX_HTTP_PUBSUB_KAFKA_TOPIC_MAX) {
-        (void) ngx_http_pubsub_send_error(cmd, "failed to %s, topic: %s, "
-                                          "partition: %D, err: invalid "
-                                          "topic name", what, topic,
-                                          partition);
-        return NGX_DECLINED;
+        reason = "invalid topic name";
+
+    } else if (partition < 0) {
+        reason = "invalid partition";
+
+    } else if (pklcf->cluster == NULL || pklcf->cluster->client == NULL) {
+        reason = "kafka client not started";
+
+    } else {
+        return pklcf->cluster->client;
     }
 
-    if (partition < 0) {
-        (void) ngx_http_pubsub_send_error(cmd, "failed to %s, topic: %s, "
-                                          "partition: %D, err: invalid "
-                                          "partition", what, topic,
-                                          partition);
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
+    (void) ngx_http_pubsub_send_error(cmd, "failed to %s, topic: %s, "
+                                      "partition: %D, err: %s", what, topic,
+                                      partition, reason);
+    return NULL;
 }
 
 
@@ -1068,19 +1066,9 @@ ngx_http_pubsub_kafka_list_offset(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
     lo = req->cmd_kafka_list_offset;
     l = cmd->data;
 
-    if (ngx_http_pubsub_kafka_valid(cmd, "list offset", lo->topic,
-                                    lo->partition)
-        != NGX_OK)
-    {
-        return NGX_OK;
-    }
-
-    kc = ngx_http_pubsub_kafka_cmd_client(cmd, &conf);
+    kc = ngx_http_pubsub_kafka_cmd_client(cmd, "list offset", lo->topic,
+                                          lo->partition, &conf);
     if (kc == NULL) {
-        (void) ngx_http_pubsub_send_error(cmd, "failed to list offset, "
-                                          "topic: %s, partition: %D, err: "
-                                          "kafka client not started",
-                                          lo->topic, lo->partition);
         return NGX_OK;
     }
 
@@ -1165,10 +1153,9 @@ ngx_http_pubsub_kafka_fetch(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
     kf = req->cmd_kafka_fetch;
     f = cmd->data;
 
-    if (ngx_http_pubsub_kafka_valid(cmd, "fetch message", kf->topic,
-                                    kf->partition)
-        != NGX_OK)
-    {
+    kc = ngx_http_pubsub_kafka_cmd_client(cmd, "fetch message", kf->topic,
+                                          kf->partition, &conf);
+    if (kc == NULL) {
         return NGX_OK;
     }
 
@@ -1176,15 +1163,6 @@ ngx_http_pubsub_kafka_fetch(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
         (void) ngx_http_pubsub_send_error(cmd, "failed to fetch message, "
                                           "topic: %s, partition: %D, "
                                           "err: OFFSET_OUT_OF_RANGE",
-                                          kf->topic, kf->partition);
-        return NGX_OK;
-    }
-
-    kc = ngx_http_pubsub_kafka_cmd_client(cmd, &conf);
-    if (kc == NULL) {
-        (void) ngx_http_pubsub_send_error(cmd, "failed to fetch message, "
-                                          "topic: %s, partition: %D, err: "
-                                          "kafka client not started",
                                           kf->topic, kf->partition);
         return NGX_OK;
     }
