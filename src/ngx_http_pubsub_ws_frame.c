@@ -10,10 +10,6 @@
 #include "ngx_http_pubsub_ws_frame.h"
 
 
-#define ngx_http_pubsub_ws_error(p, st, reason)                               \
-    (p)->status = st;                                                         \
-    (p)->error = reason;                                                      \
-    return NGX_ERROR
 
 
 enum {
@@ -26,6 +22,8 @@ static ngx_int_t ngx_http_pubsub_ws_parse_start(
     ngx_http_pubsub_ws_parser_t *p);
 static ngx_int_t ngx_http_pubsub_ws_parse_header(
     ngx_http_pubsub_ws_parser_t *p);
+static ngx_int_t ngx_http_pubsub_ws_error(ngx_http_pubsub_ws_parser_t *p,
+    ngx_uint_t status, const char *reason);
 
 
 void
@@ -156,26 +154,26 @@ ngx_http_pubsub_ws_parse_start(ngx_http_pubsub_ws_parser_t *p)
     len = b1 & 0x7f;
 
     if (b0 & 0x70) {
-        ngx_http_pubsub_ws_error(p, NGX_HTTP_PUBSUB_WS_PROTOCOL,
-                                 "reserved bits set");
+        return ngx_http_pubsub_ws_error(p, NGX_HTTP_PUBSUB_WS_PROTOCOL,
+                                        "reserved bits set");
     }
 
     switch (opcode) {
 
     case NGX_HTTP_PUBSUB_WS_CONT:
         if (!p->in_message) {
-            ngx_http_pubsub_ws_error(p, NGX_HTTP_PUBSUB_WS_PROTOCOL,
-                                     "continuation frame with no message "
-                                     "started");
+            return ngx_http_pubsub_ws_error(p, NGX_HTTP_PUBSUB_WS_PROTOCOL,
+                                            "continuation frame with no "
+                                            "message started");
         }
         break;
 
     case NGX_HTTP_PUBSUB_WS_TEXT:
     case NGX_HTTP_PUBSUB_WS_BINARY:
         if (p->in_message) {
-            ngx_http_pubsub_ws_error(p, NGX_HTTP_PUBSUB_WS_PROTOCOL,
-                                     "new data frame inside an unfinished "
-                                     "fragmented message");
+            return ngx_http_pubsub_ws_error(p, NGX_HTTP_PUBSUB_WS_PROTOCOL,
+                                            "new data frame inside an "
+                                            "unfinished fragmented message");
         }
         break;
 
@@ -183,24 +181,24 @@ ngx_http_pubsub_ws_parse_start(ngx_http_pubsub_ws_parser_t *p)
     case NGX_HTTP_PUBSUB_WS_PING:
     case NGX_HTTP_PUBSUB_WS_PONG:
         if (!(b0 & 0x80)) {
-            ngx_http_pubsub_ws_error(p, NGX_HTTP_PUBSUB_WS_PROTOCOL,
-                                     "fragmented control frame");
+            return ngx_http_pubsub_ws_error(p, NGX_HTTP_PUBSUB_WS_PROTOCOL,
+                                            "fragmented control frame");
         }
 
         if (len > NGX_HTTP_PUBSUB_WS_CONTROL_MAX) {
-            ngx_http_pubsub_ws_error(p, NGX_HTTP_PUBSUB_WS_PROTOCOL,
-                                     "control frame over 125 bytes");
+            return ngx_http_pubsub_ws_error(p, NGX_HTTP_PUBSUB_WS_PROTOCOL,
+                                            "control frame over 125 bytes");
         }
         break;
 
     default:
-        ngx_http_pubsub_ws_error(p, NGX_HTTP_PUBSUB_WS_PROTOCOL,
-                                 "unknown opcode");
+        return ngx_http_pubsub_ws_error(p, NGX_HTTP_PUBSUB_WS_PROTOCOL,
+                                        "unknown opcode");
     }
 
     if (!(b1 & 0x80)) {
-        ngx_http_pubsub_ws_error(p, NGX_HTTP_PUBSUB_WS_PROTOCOL,
-                                 "unmasked frame");
+        return ngx_http_pubsub_ws_error(p, NGX_HTTP_PUBSUB_WS_PROTOCOL,
+                                        "unmasked frame");
     }
 
     p->hlen = 2 + 4;
@@ -237,9 +235,9 @@ ngx_http_pubsub_ws_parse_header(ngx_http_pubsub_ws_parser_t *p)
 
     } else if (len == 127) {
         if (h[0] & 0x80) {
-            ngx_http_pubsub_ws_error(p, NGX_HTTP_PUBSUB_WS_PROTOCOL,
-                                     "frame length has its most "
-                                     "significant bit set");
+            return ngx_http_pubsub_ws_error(p, NGX_HTTP_PUBSUB_WS_PROTOCOL,
+                                            "frame length has its most "
+                                            "significant bit set");
         }
 
         len = 0;
@@ -259,8 +257,8 @@ ngx_http_pubsub_ws_parse_header(ngx_http_pubsub_ws_parser_t *p)
         }
 
         if (len > p->max_message - p->message_len) {
-            ngx_http_pubsub_ws_error(p, NGX_HTTP_PUBSUB_WS_TOO_BIG,
-                                     "message over the size limit");
+            return ngx_http_pubsub_ws_error(p, NGX_HTTP_PUBSUB_WS_TOO_BIG,
+                                            "message over the size limit");
         }
 
         p->message_len += len;
@@ -324,9 +322,22 @@ ngx_http_pubsub_ws_write_header(u_char *p, ngx_uint_t opcode, uint64_t len)
 }
 
 
+/* the frame breaks RFC 6455: the close status and the reason for the log */
+
+static ngx_int_t
+ngx_http_pubsub_ws_error(ngx_http_pubsub_ws_parser_t *p, ngx_uint_t status,
+    const char *reason)
+{
+    p->status = status;
+    p->error = reason;
+
+    return NGX_ERROR;
+}
+
+
 /* RFC 6455 7.4: codes a peer may send in a close frame */
 
-ngx_int_t
+ngx_uint_t
 ngx_http_pubsub_ws_close_status_valid(ngx_uint_t status)
 {
     if (status >= 3000 && status <= 4999) {

@@ -32,6 +32,7 @@
 #define NGX_HTTP_PUBSUB_WS_NORMAL        1000
 #define NGX_HTTP_PUBSUB_WS_GOING_AWAY    1001
 #define NGX_HTTP_PUBSUB_WS_PROTOCOL      1002
+#define NGX_HTTP_PUBSUB_WS_NO_STATUS     1005   /* never on the wire */
 #define NGX_HTTP_PUBSUB_WS_POLICY        1008
 #define NGX_HTTP_PUBSUB_WS_TOO_BIG       1009
 #define NGX_HTTP_PUBSUB_WS_INTERNAL      1011
@@ -78,7 +79,7 @@ ngx_int_t ngx_http_pubsub_ws_parse(ngx_http_pubsub_ws_parser_t *p,
 size_t ngx_http_pubsub_ws_header_size(uint64_t len);
 u_char *ngx_http_pubsub_ws_write_header(u_char *p, ngx_uint_t opcode,
     uint64_t len);
-ngx_int_t ngx_http_pubsub_ws_close_status_valid(ngx_uint_t status);
+ngx_uint_t ngx_http_pubsub_ws_close_status_valid(ngx_uint_t status);
 
 
 #endif /* _NGX_HTTP_PUBSUB_WS_FRAME_H_INCLUDED_ */
