@@ -10,6 +10,22 @@
 #include "ngx_http_pubsub_codec.h"
 
 
+/* deeper than any message of the protocol */
+#define NGX_HTTP_PUBSUB_PB_DEPTH  8
+
+
+static ngx_int_t ngx_http_pubsub_check_message(
+    const ProtobufCMessageDescriptor *desc, u_char *p, u_char *last,
+    ngx_uint_t depth);
+static ngx_int_t ngx_http_pubsub_check_utf8(u_char *p, u_char *last);
+static ngx_int_t ngx_http_pubsub_read_varint(u_char **pos, u_char *last,
+    uint64_t *v);
+static size_t ngx_http_pubsub_bytes_size(ngx_uint_t len);
+static u_char *ngx_http_pubsub_write_bytes(u_char *p, ngx_uint_t field,
+    u_char *data, size_t len);
+static size_t ngx_http_pubsub_header_size(ngx_http_pubsub_pb_header_t *h);
+
+
 /*
  * Returns NULL for bytes that are not a PubSubReq.  The caller has bounded
  * len already (pubsub_max_message_size): unpacking allocates in proportion
@@ -27,6 +43,107 @@ void
 ngx_http_pubsub_free_req(PubSubReq *req)
 {
     pub_sub_req__free_unpacked(req, NULL);
+}
+
+
+/*
+ * protobuf-c keeps strings NUL-terminated and checks nothing in them: a
+ * NUL byte would cut a name short, and bytes that are not UTF-8 would
+ * reach Kafka and the logs.  This walks a request that decoded already
+ * and refuses both, in every string field at any depth.
+ */
+
+ngx_int_t
+ngx_http_pubsub_check_strings(u_char *data, size_t len)
+{
+    return ngx_http_pubsub_check_message(&pub_sub_req__descriptor, data,
+                                         data + len, 0);
+}
+
+
+static ngx_int_t
+ngx_http_pubsub_check_message(const ProtobufCMessageDescriptor *desc,
+    u_char *p, u_char *last, ngx_uint_t depth)
+{
+    u_char                          *start;
+    uint64_t                         key, size;
+    ngx_uint_t                       type;
+    const ProtobufCFieldDescriptor  *field;
+
+    if (depth > NGX_HTTP_PUBSUB_PB_DEPTH) {
+        return NGX_ERROR;
+    }
+
+    while (p < last) {
+
+        if (ngx_http_pubsub_read_varint(&p, last, &key) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        type = (ngx_uint_t) (key & 7);
+
+        switch (type) {
+
+        case NGX_HTTP_PUBSUB_PB_VARINT:
+            if (ngx_http_pubsub_read_varint(&p, last, &size) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            continue;
+
+        case 1: /* 64-bit */
+            size = 8;
+            break;
+
+        case 5: /* 32-bit */
+            size = 4;
+            break;
+
+        case NGX_HTTP_PUBSUB_PB_LEN:
+            if (ngx_http_pubsub_read_varint(&p, last, &size) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            break;
+
+        default:
+            /* groups: the decoder skipped them, so do we, to their end */
+            return NGX_OK;
+        }
+
+        if (size > (uint64_t) (last - p)) {
+            return NGX_ERROR;
+        }
+
+        start = p;
+        p += size;
+
+        if (type != NGX_HTTP_PUBSUB_PB_LEN) {
+            continue;
+        }
+
+        field = protobuf_c_message_descriptor_get_field(desc,
+                                                        (unsigned) (key >> 3));
+        if (field == NULL) {
+            continue;
+        }
+
+        if (field->type == PROTOBUF_C_TYPE_STRING) {
+            if (ngx_http_pubsub_check_utf8(start, p) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+        } else if (field->type == PROTOBUF_C_TYPE_MESSAGE) {
+            if (ngx_http_pubsub_check_message(field->descriptor, start, p,
+                                              depth + 1)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
 }
 
 
@@ -98,4 +215,274 @@ ngx_http_pubsub_resp_write_header(u_char *p, int64_t sequence,
             ngx_http_pubsub_pb_tag(field, NGX_HTTP_PUBSUB_PB_LEN));
 
     return ngx_http_pubsub_write_varint(p, len);
+}
+
+
+/* UTF-8 without NUL, overlong forms, surrogates or code points > U+10FFFF */
+
+static ngx_int_t
+ngx_http_pubsub_check_utf8(u_char *p, u_char *last)
+{
+    u_char      c;
+    uint32_t    u, min;
+    ngx_uint_t  n;
+
+    while (p < last) {
+        c = *p++;
+
+        if (c < 0x80) {
+            if (c == '\0') {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            u = c & 0x07;
+            min = 0x10000;
+
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            u = c & 0x0f;
+            min = 0x800;
+
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            u = c & 0x1f;
+            min = 0x80;
+
+        } else {
+            return NGX_ERROR;
+        }
+
+        if ((size_t) (last - p) < n) {
+            return NGX_ERROR;
+        }
+
+        while (n--) {
+            c = *p++;
+
+            if ((c & 0xc0) != 0x80) {
+                return NGX_ERROR;
+            }
+
+            u = (u << 6) | (c & 0x3f);
+        }
+
+        if (u < min || u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pubsub_read_varint(u_char **pos, u_char *last, uint64_t *v)
+{
+    u_char      *p;
+    uint64_t     value;
+    ngx_uint_t   shift;
+
+    p = *pos;
+    value = 0;
+
+    for (shift = 0; shift < 64; shift += 7) {
+        if (p == last) {
+            return NGX_ERROR;
+        }
+
+        value |= (uint64_t) (*p & 0x7f) << shift;
+
+        if ((*p++ & 0x80) == 0) {
+            *pos = p;
+            *v = value;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * A KafkaMessage as one "repeated KafkaMessage messages = 1" entry of a
+ * KafkaFetchResp: its size, then its bytes.  Fields with their default
+ * value are left out, as proto3 does; a timestamp of -1 (the record has
+ * none) is an int64 like any other, as APISIX sends it.
+ */
+
+size_t
+ngx_http_pubsub_record_size(ngx_http_pubsub_pb_record_t *rec)
+{
+    size_t      len;
+    ngx_uint_t  i;
+
+    len = 0;
+
+    if (rec->offset) {
+        len += 1 + ngx_http_pubsub_varint_size((uint64_t) rec->offset);
+    }
+
+    if (rec->timestamp) {
+        len += 1 + ngx_http_pubsub_varint_size((uint64_t) rec->timestamp);
+    }
+
+    len += ngx_http_pubsub_bytes_size(rec->key_len);
+    len += ngx_http_pubsub_bytes_size(rec->value_len);
+
+    for (i = 0; i < rec->nheaders; i++) {
+        len += 1 + ngx_http_pubsub_varint_size(
+                       ngx_http_pubsub_header_size(&rec->headers[i]))
+               + ngx_http_pubsub_header_size(&rec->headers[i]);
+    }
+
+    if (rec->partition) {
+        len += 1 + ngx_http_pubsub_varint_size(
+                       (uint64_t) (int64_t) rec->partition);
+    }
+
+    return 1 + ngx_http_pubsub_varint_size(len) + len;
+}
+
+
+u_char *
+ngx_http_pubsub_record_write(u_char *p, ngx_http_pubsub_pb_record_t *rec,
+    ngx_http_pubsub_pb_layout_t *layout)
+{
+    size_t                        len;
+    ngx_uint_t                    i;
+    ngx_http_pubsub_pb_header_t  *h;
+
+    len = ngx_http_pubsub_record_size(rec);
+    len -= 1 + ngx_http_pubsub_varint_size(len);
+
+    *p++ = ngx_http_pubsub_pb_tag(1, NGX_HTTP_PUBSUB_PB_LEN);
+    p = ngx_http_pubsub_write_varint(p, len);
+
+    if (rec->offset) {
+        *p++ = ngx_http_pubsub_pb_tag(1, NGX_HTTP_PUBSUB_PB_VARINT);
+        p = ngx_http_pubsub_write_varint(p, (uint64_t) rec->offset);
+    }
+
+    if (rec->timestamp) {
+        *p++ = ngx_http_pubsub_pb_tag(2, NGX_HTTP_PUBSUB_PB_VARINT);
+        p = ngx_http_pubsub_write_varint(p, (uint64_t) rec->timestamp);
+    }
+
+    p = ngx_http_pubsub_write_bytes(p, 3, rec->key, rec->key_len);
+
+    layout->key = p - rec->key_len;
+    layout->key_len = rec->key_len;
+
+    p = ngx_http_pubsub_write_bytes(p, 4, rec->value, rec->value_len);
+
+    layout->headers = p;
+
+    for (i = 0; i < rec->nheaders; i++) {
+        h = &rec->headers[i];
+
+        *p++ = ngx_http_pubsub_pb_tag(5, NGX_HTTP_PUBSUB_PB_LEN);
+        p = ngx_http_pubsub_write_varint(p, ngx_http_pubsub_header_size(h));
+        p = ngx_http_pubsub_write_bytes(p, 1, h->key, h->key_len);
+        p = ngx_http_pubsub_write_bytes(p, 2, h->value, h->value_len);
+    }
+
+    layout->headers_len = p - layout->headers;
+
+    if (rec->partition) {
+        *p++ = ngx_http_pubsub_pb_tag(6, NGX_HTTP_PUBSUB_PB_VARINT);
+        p = ngx_http_pubsub_write_varint(p,
+                                         (uint64_t) (int64_t) rec->partition);
+    }
+
+    return p;
+}
+
+
+/*
+ * The next header of the headers region that ngx_http_pubsub_record_write()
+ * reported: NGX_OK, or NGX_DONE at its end.
+ */
+
+ngx_int_t
+ngx_http_pubsub_record_header(u_char **pos, u_char *last,
+    ngx_http_pubsub_pb_header_t *h)
+{
+    u_char    *p, *end;
+    uint64_t   key, size;
+
+    p = *pos;
+
+    if (p >= last) {
+        return NGX_DONE;
+    }
+
+    ngx_memzero(h, sizeof(ngx_http_pubsub_pb_header_t));
+
+    if (ngx_http_pubsub_read_varint(&p, last, &key) != NGX_OK
+        || ngx_http_pubsub_read_varint(&p, last, &size) != NGX_OK
+        || size > (uint64_t) (last - p))
+    {
+        return NGX_ERROR;
+    }
+
+    end = p + size;
+
+    while (p < end) {
+        if (ngx_http_pubsub_read_varint(&p, end, &key) != NGX_OK
+            || ngx_http_pubsub_read_varint(&p, end, &size) != NGX_OK
+            || size > (uint64_t) (end - p))
+        {
+            return NGX_ERROR;
+        }
+
+        if (key == ngx_http_pubsub_pb_tag(1, NGX_HTTP_PUBSUB_PB_LEN)) {
+            h->key = p;
+            h->key_len = size;
+
+        } else {
+            h->value = p;
+            h->value_len = size;
+        }
+
+        p += size;
+    }
+
+    *pos = end;
+
+    return NGX_OK;
+}
+
+
+static size_t
+ngx_http_pubsub_bytes_size(ngx_uint_t len)
+{
+    return len ? 1 + ngx_http_pubsub_varint_size(len) + len : 0;
+}
+
+
+static u_char *
+ngx_http_pubsub_write_bytes(u_char *p, ngx_uint_t field, u_char *data,
+    size_t len)
+{
+    if (len == 0) {
+        return p;
+    }
+
+    *p++ = ngx_http_pubsub_pb_tag(field, NGX_HTTP_PUBSUB_PB_LEN);
+    p = ngx_http_pubsub_write_varint(p, len);
+
+    return ngx_cpymem(p, data, len);
+}
+
+
+static size_t
+ngx_http_pubsub_header_size(ngx_http_pubsub_pb_header_t *h)
+{
+    return ngx_http_pubsub_bytes_size(h->key_len)
+           + ngx_http_pubsub_bytes_size(h->value_len);
 }

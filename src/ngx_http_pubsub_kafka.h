@@ -15,27 +15,34 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include "ngx_http_pubsub_module.h"
+#include "ngx_http_pubsub_protocol.h"
 
 
 /*
- * The Kafka backend.  Per worker, one client per distinct cluster
- * configuration, shared by every connection and location using it.  A
- * client has two librdkafka handles ("cursors" 0 and 1), so each partition
- * can be read at two positions at once: where the first reader started
- * (usually the tail) and wherever clients catching up need it.  Each cursor
- * keeps a bounded window of the messages it read, encoded once, from which
- * every client's fetch is answered.
+ * The Kafka backend's types, shared by its files.  Per worker, one client
+ * per distinct cluster configuration, shared by every connection and
+ * location using it.  A client has two librdkafka consumer handles, so a
+ * partition can be read at two positions at once by two "readers": the
+ * tail reader follows the end of the partition, the other one sweeps the
+ * history that clients ask for.  Each reader keeps a bounded window of the
+ * messages it read, encoded once, from which fetches and subscriptions are
+ * served.
  */
 
 
-#define NGX_HTTP_PUBSUB_KAFKA_CURSORS    2
+#define NGX_HTTP_PUBSUB_KAFKA_READERS    2
 #define NGX_HTTP_PUBSUB_KAFKA_TOPIC_MAX  249
 
+/* a name as text for answers and logs: escaped, cut at 256 bytes */
+#define NGX_HTTP_PUBSUB_KAFKA_NAME_TEXT  (4 * 256 + 4)
 
 
-typedef struct ngx_http_pubsub_kafka_client_s     ngx_http_pubsub_kafka_client_t;
-typedef struct ngx_http_pubsub_kafka_partition_s  ngx_http_pubsub_kafka_partition_t;
+typedef struct ngx_http_pubsub_kafka_client_s  ngx_http_pubsub_kafka_client_t;
+typedef struct ngx_http_pubsub_kafka_topic_s   ngx_http_pubsub_kafka_topic_t;
+typedef struct ngx_http_pubsub_kafka_part_s    ngx_http_pubsub_kafka_part_t;
+typedef struct ngx_http_pubsub_kafka_reader_s  ngx_http_pubsub_kafka_reader_t;
+typedef struct ngx_http_pubsub_kafka_waiter_s  ngx_http_pubsub_kafka_waiter_t;
+typedef struct ngx_http_pubsub_kafka_task_s    ngx_http_pubsub_kafka_task_t;
 
 
 /* everything that makes a Kafka client: its identity is "key" */
@@ -47,6 +54,8 @@ typedef struct {
     size_t                               buffer_size;
     ngx_msec_t                           read_timeout;
     ngx_thread_pool_t                   *thread_pool;
+    ngx_uint_t                           max_partitions;
+    ngx_uint_t                           max_lookups;
     ngx_uint_t                           index;
     ngx_http_pubsub_kafka_client_t      *client;       /* per worker */
 } ngx_http_pubsub_kafka_cluster_t;
@@ -67,6 +76,8 @@ typedef struct {
     ngx_msec_t                           timeout;
     size_t                               buffer_size;
     ngx_msec_t                           read_timeout;
+    ngx_uint_t                           max_partitions;
+    ngx_uint_t                           max_lookups;
     ngx_str_t                            thread_pool_name;
     ngx_thread_pool_t                   *thread_pool;
 
@@ -91,13 +102,52 @@ typedef struct {
     ngx_queue_t                          queue;
     int64_t                              offset;
     size_t                               len;
+    u_char                              *key;      /* in data, for filters */
+    size_t                               key_len;
+    u_char                              *headers;
+    size_t                               headers_len;
     u_char                               data[1];
 } ngx_http_pubsub_kafka_msg_t;
 
 
-typedef struct {
-    ngx_http_pubsub_kafka_partition_t   *partition;
-    ngx_uint_t                           index;
+/*
+ * Something waiting for the messages of a partition from "offset" on: a
+ * fetch, or a partition of a subscription.  ready() is called when a
+ * reader's window holds that offset (w->reader; NULL when a waiter that
+ * asked for a look-up's "verdict" only got it), fail() when the reader or
+ * the partition failed, waiting() (if set) when it starts to wait on a
+ * reader.  Each may end the waiter; none may be called with it queued.
+ */
+
+typedef void (*ngx_http_pubsub_kafka_ready_pt)(
+    ngx_http_pubsub_kafka_waiter_t *w);
+typedef void (*ngx_http_pubsub_kafka_fail_pt)(
+    ngx_http_pubsub_kafka_waiter_t *w, const char *reason,
+    rd_kafka_resp_err_t err);
+typedef void (*ngx_http_pubsub_kafka_wait_pt)(
+    ngx_http_pubsub_kafka_waiter_t *w);
+
+struct ngx_http_pubsub_kafka_waiter_s {
+    ngx_queue_t                          queue;
+    ngx_http_pubsub_kafka_part_t        *partition;
+    ngx_http_pubsub_kafka_reader_t      *reader;   /* waiting on it */
+    int64_t                              offset;
+    ngx_http_pubsub_kafka_ready_pt       ready;
+    ngx_http_pubsub_kafka_fail_pt        fail;
+    ngx_http_pubsub_kafka_wait_pt        waiting;
+    ngx_msec_t                           timeout;  /* for look-ups */
+
+    unsigned                             queued:1;
+    unsigned                             pending:1; /* on a look-up */
+    unsigned                             behind:1;  /* on a rewind */
+    unsigned                             looked_up:1;
+    unsigned                             verdict:1;
+};
+
+
+struct ngx_http_pubsub_kafka_reader_s {
+    ngx_http_pubsub_kafka_part_t        *partition;
+    ngx_uint_t                           index;    /* its handle */
 
     ngx_queue_t                          window;   /* of messages */
     size_t                               bytes;
@@ -105,41 +155,51 @@ typedef struct {
     int64_t                              first;    /* window start */
     int64_t                              next;     /* offset to come */
 
-    ngx_queue_t                          waiters;  /* fetches */
+    ngx_queue_t                          waiters;  /* for offsets ahead */
     ngx_uint_t                           nwaiters;
+    ngx_queue_t                          behind;   /* for the next pass */
+    ngx_uint_t                           nbehind;
 
     ngx_uint_t                           checked;  /* error generation */
     ngx_queue_t                          touch;    /* in client->touched */
-    ngx_msec_t                           used;     /* last fetch */
+    ngx_msec_t                           used;     /* last served */
 
     unsigned                             running:1;
-    unsigned                             failed:1;  /* stopping */
+    unsigned                             stopping:1;
+    unsigned                             paused:1;
+    unsigned                             stop_later:1;  /* pool refused */
+    unsigned                             tail:1;
     unsigned                             touched:1;
-} ngx_http_pubsub_kafka_cursor_t;
+};
 
 
-typedef struct {
-    ngx_queue_t                          queue;
-    ngx_str_t                            name;
-    ngx_http_pubsub_kafka_client_t      *client;
-    rd_kafka_topic_t                    *rkt[NGX_HTTP_PUBSUB_KAFKA_CURSORS];
-    ngx_queue_t                          partitions;
-    u_char                               data[1];
-} ngx_http_pubsub_kafka_topic_t;
-
-
-struct ngx_http_pubsub_kafka_partition_s {
-    ngx_queue_t                          queue;
+struct ngx_http_pubsub_kafka_part_s {
+    ngx_rbtree_node_t                    node;     /* key: the id */
     ngx_http_pubsub_kafka_topic_t       *topic;
     int32_t                              id;
-    ngx_http_pubsub_kafka_cursor_t       cursors[NGX_HTTP_PUBSUB_KAFKA_CURSORS];
+    ngx_http_pubsub_kafka_reader_t       readers[NGX_HTTP_PUBSUB_KAFKA_READERS];
 
-    ngx_queue_t                          pending;  /* fetches on hold */
+    ngx_queue_t                          pending;  /* waiters on a look-up */
     int64_t                              low;      /* from the last lookup */
     int64_t                              high;
+    ngx_uint_t                           refs;     /* subscriptions */
+    ngx_uint_t                           busy;     /* walked: not freed */
+    ngx_uint_t                           seeks;
+    ngx_uint_t                           lookups;
 
-    unsigned                             lookup:1;  /* in flight */
-    unsigned                             valid:1;   /* it exists */
+    unsigned                             lookup:1; /* in flight */
+    unsigned                             valid:1;  /* it exists */
+};
+
+
+struct ngx_http_pubsub_kafka_topic_s {
+    ngx_str_node_t                       sn;       /* the name */
+    ngx_http_pubsub_kafka_client_t      *client;
+    rd_kafka_topic_t                    *rkt[NGX_HTTP_PUBSUB_KAFKA_READERS];
+    ngx_rbtree_t                         partitions;
+    ngx_rbtree_node_t                    sentinel;
+    ngx_uint_t                           npartitions;
+    u_char                               data[1];
 };
 
 
@@ -153,26 +213,73 @@ typedef struct {
     ngx_connection_t                    *main_event;
     ngx_fd_t                             fetch_fd;  /* write ends */
     ngx_fd_t                             main_fd;
+    ngx_uint_t                           brokers_up; /* from statistics */
+
+    /* the topic of the last message, so most need no look-up */
+    ngx_http_pubsub_kafka_topic_t       *last_topic;
 } ngx_http_pubsub_kafka_handle_t;
 
 
 struct ngx_http_pubsub_kafka_client_s {
     ngx_http_pubsub_kafka_cluster_t     *cluster;
     ngx_log_t                           *log;
-    ngx_http_pubsub_kafka_handle_t       handles[NGX_HTTP_PUBSUB_KAFKA_CURSORS];
-    ngx_queue_t                          topics;
-    ngx_queue_t                          tasks;    /* thread tasks */
-    ngx_queue_t                          touched;  /* cursors with news */
+    ngx_http_pubsub_kafka_handle_t       handles[NGX_HTTP_PUBSUB_KAFKA_READERS];
+    ngx_rbtree_t                         topics;
+    ngx_rbtree_node_t                    sentinel;
+    ngx_queue_t                          tasks;    /* posted, not done */
+    ngx_uint_t                           ntasks;
+    ngx_queue_t                          touched;  /* readers with news */
     ngx_event_t                          idle;     /* stops unused reads */
 
+    ngx_http_pubsub_pb_header_t         *headers;  /* encoding scratch */
+    ngx_uint_t                           nheaders;
+
     ngx_uint_t                           errors;   /* error generation */
+    ngx_uint_t                           ntopics;
     ngx_uint_t                           npartitions;
-    ngx_uint_t                           ncursors;
+    ngx_uint_t                           nreaders;
     ngx_uint_t                           nwaiters;
+    size_t                               window_bytes;
     ngx_uint_t                           nfetches;
     ngx_uint_t                           nmessages;
+    ngx_uint_t                           nseeks;
 };
 
+
+/*
+ * Work that blocks, for a pool thread: run() there (librdkafka calls only,
+ * no nginx calls), then done() back in the event loop.  A kind of work is
+ * a pair of functions and its own data, allocated with the task.
+ */
+
+typedef void (*ngx_http_pubsub_kafka_task_pt)(
+    ngx_http_pubsub_kafka_task_t *t);
+
+struct ngx_http_pubsub_kafka_task_s {
+    ngx_thread_task_t                    task;
+    ngx_queue_t                          queue;    /* in client->tasks */
+    ngx_http_pubsub_kafka_client_t      *client;
+    ngx_http_pubsub_kafka_task_pt        run;
+    ngx_http_pubsub_kafka_task_pt        done;
+    void                                *data;
+    ngx_uint_t                           errors;   /* generation at start */
+
+    unsigned                             skipped:1; /* worker exiting */
+};
+
+
+/* ngx_http_pubsub_kafka_task.c */
+
+ngx_http_pubsub_kafka_task_t *ngx_http_pubsub_kafka_task_alloc(
+    ngx_http_pubsub_kafka_client_t *kc, size_t size,
+    ngx_http_pubsub_kafka_task_pt run, ngx_http_pubsub_kafka_task_pt done);
+ngx_int_t ngx_http_pubsub_kafka_task_post(ngx_http_pubsub_kafka_task_t *t);
+void ngx_http_pubsub_kafka_tasks_free(ngx_http_pubsub_kafka_client_t *kc);
+rd_kafka_resp_err_t ngx_http_pubsub_kafka_offsets(rd_kafka_t *rk,
+    const char *topic, int32_t id, int64_t timestamp, int64_t *offset,
+    int timeout);
+
+/* ngx_http_pubsub_kafka_client.c */
 
 ngx_int_t ngx_http_pubsub_kafka_init_worker(ngx_cycle_t *cycle,
     ngx_http_pubsub_kafka_cluster_t *cluster);
@@ -180,15 +287,57 @@ void ngx_http_pubsub_kafka_exit_worker(ngx_http_pubsub_kafka_client_t *kc);
 char *ngx_http_pubsub_kafka_check_properties(ngx_conf_t *cf,
     ngx_http_pubsub_kafka_cluster_t *cluster);
 
-ngx_int_t ngx_http_pubsub_kafka_list_offset(ngx_http_pubsub_cmd_t *cmd,
-    PubSubReq *req);
-ngx_int_t ngx_http_pubsub_kafka_fetch(ngx_http_pubsub_cmd_t *cmd,
-    PubSubReq *req);
-size_t ngx_http_pubsub_kafka_list_offset_size(void);
-size_t ngx_http_pubsub_kafka_fetch_size(void);
+/* ngx_http_pubsub_kafka_partition.c */
 
-u_char *ngx_http_pubsub_kafka_status(ngx_http_pubsub_kafka_client_t *kc,
-    u_char *p, u_char *last);
+ngx_int_t ngx_http_pubsub_kafka_check_topic(u_char *name, size_t len);
+u_char *ngx_http_pubsub_kafka_name_text(u_char *buf, u_char *name,
+    size_t len);
+ngx_http_pubsub_kafka_part_t *ngx_http_pubsub_kafka_partition(
+    ngx_http_pubsub_kafka_client_t *kc, u_char *name, size_t len,
+    int32_t id, const char **reason);
+ngx_http_pubsub_kafka_part_t *ngx_http_pubsub_kafka_find_message(
+    ngx_http_pubsub_kafka_handle_t *h, rd_kafka_message_t *m);
+void ngx_http_pubsub_kafka_partition_release(ngx_http_pubsub_kafka_part_t *p);
+void ngx_http_pubsub_kafka_partition_unbusy(ngx_http_pubsub_kafka_part_t *p);
+void ngx_http_pubsub_kafka_partitions_free(ngx_http_pubsub_kafka_client_t *kc);
+ngx_int_t ngx_http_pubsub_kafka_lookup(ngx_http_pubsub_kafka_part_t *p,
+    ngx_msec_t timeout);
+void ngx_http_pubsub_kafka_idle_handler(ngx_event_t *ev);
+
+/* ngx_http_pubsub_kafka_reader.c */
+
+void ngx_http_pubsub_kafka_dispatch(ngx_http_pubsub_kafka_waiter_t *w);
+void ngx_http_pubsub_kafka_unwait(ngx_http_pubsub_kafka_waiter_t *w);
+void ngx_http_pubsub_kafka_retry(ngx_http_pubsub_kafka_part_t *p);
+void ngx_http_pubsub_kafka_fail_waiters(ngx_queue_t *list,
+    const char *reason, rd_kafka_resp_err_t err);
+ngx_queue_t *ngx_http_pubsub_kafka_window_find(
+    ngx_http_pubsub_kafka_reader_t *r, int64_t offset);
+void ngx_http_pubsub_kafka_deliver(ngx_http_pubsub_kafka_handle_t *h,
+    rd_kafka_message_t *m);
+void ngx_http_pubsub_kafka_notify(ngx_http_pubsub_kafka_reader_t *r);
+void ngx_http_pubsub_kafka_reader_stop(ngx_http_pubsub_kafka_reader_t *r);
+void ngx_http_pubsub_kafka_reader_idle(ngx_http_pubsub_kafka_reader_t *r);
+void ngx_http_pubsub_kafka_free_window(ngx_http_pubsub_kafka_reader_t *r);
+ngx_uint_t ngx_http_pubsub_kafka_reader_busy(
+    ngx_http_pubsub_kafka_reader_t *r);
+
+/* ngx_http_pubsub_kafka_fetch.c */
+
+extern ngx_http_pubsub_command_t  ngx_http_pubsub_kafka_fetch_commands[];
+
+ngx_http_pubsub_kafka_client_t *ngx_http_pubsub_kafka_cmd_client(
+    ngx_http_pubsub_cmd_t *cmd, ngx_uint_t ext, const char *what,
+    char *topic, int32_t partition);
+
+/* ngx_http_pubsub_kafka_security.c */
+
+char *ngx_http_pubsub_kafka_security(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf);
+
+/* ngx_http_pubsub_kafka_status.c */
+
+ngx_int_t ngx_http_pubsub_kafka_status_handler(ngx_http_request_t *r);
 
 
 extern ngx_module_t  ngx_http_pubsub_kafka_module;

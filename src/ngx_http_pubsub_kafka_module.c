@@ -8,7 +8,19 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_pubsub_module.h"
 #include "ngx_http_pubsub_kafka.h"
+
+
+/*
+ * The Kafka backend as an nginx module: its directives and their merge,
+ * the clusters that locations share, the command tables it registers in a
+ * location, and worker start and exit.  The rest of the backend is in the
+ * ngx_http_pubsub_kafka_*.c files; only this one knows the glue.
+ */
+
+
+#define NGX_HTTP_PUBSUB_KAFKA_POOL_THREADS  "threads=4"
 
 
 static char *ngx_http_pubsub_kafka_pass(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -17,19 +29,12 @@ static char *ngx_http_pubsub_kafka_property(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_pubsub_kafka_status_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static ngx_int_t ngx_http_pubsub_kafka_status_handler(ngx_http_request_t *r);
 static char *ngx_http_pubsub_kafka_brokers(ngx_conf_t *cf,
     ngx_http_pubsub_kafka_loc_conf_t *conf, ngx_str_t *brokers);
-static char *ngx_http_pubsub_kafka_security(ngx_conf_t *cf,
-    ngx_http_pubsub_kafka_loc_conf_t *conf);
-static ngx_int_t ngx_http_pubsub_kafka_add(ngx_conf_t *cf, ngx_array_t *a,
-    char *key, ngx_str_t *value);
-static ngx_int_t ngx_http_pubsub_kafka_read_pem(ngx_conf_t *cf,
-    ngx_str_t *name, ngx_str_t *pem);
-static ngx_uint_t ngx_http_pubsub_kafka_has(ngx_array_t *properties,
-    char *key, char *value);
-static ngx_int_t ngx_http_pubsub_kafka_check_key(ngx_conf_t *cf,
-    ngx_http_pubsub_kafka_loc_conf_t *conf);
+static ngx_thread_pool_t *ngx_http_pubsub_kafka_thread_pool(ngx_conf_t *cf,
+    ngx_str_t *name);
+static char *ngx_http_pubsub_kafka_upstream(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf, ngx_str_t *brokers);
 static char *ngx_http_pubsub_kafka_cluster(ngx_conf_t *cf,
     ngx_http_pubsub_kafka_loc_conf_t *conf);
 static void *ngx_http_pubsub_kafka_create_main_conf(ngx_conf_t *cf);
@@ -38,6 +43,11 @@ static char *ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
 static ngx_int_t ngx_http_pubsub_kafka_init_process(ngx_cycle_t *cycle);
 static void ngx_http_pubsub_kafka_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_http_pubsub_kafka_limit_bounds = {
+    ngx_conf_check_num_bounds, 1, 1000000
+};
 
 
 static ngx_command_t  ngx_http_pubsub_kafka_commands[] = {
@@ -97,6 +107,20 @@ static ngx_command_t  ngx_http_pubsub_kafka_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_pubsub_kafka_loc_conf_t, thread_pool_name),
       NULL },
+
+    { ngx_string("pubsub_kafka_max_partitions"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, max_partitions),
+      &ngx_http_pubsub_kafka_limit_bounds },
+
+    { ngx_string("pubsub_kafka_max_lookups"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, max_lookups),
+      &ngx_http_pubsub_kafka_limit_bounds },
 
     { ngx_string("pubsub_kafka_ssl"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
@@ -201,6 +225,24 @@ static ngx_http_module_t  ngx_http_pubsub_kafka_module_ctx = {
 };
 
 
+/* the commands a pubsub_kafka_pass location serves, besides CmdPing */
+
+static ngx_http_pubsub_command_t  *ngx_http_pubsub_kafka_tables[] = {
+    ngx_http_pubsub_kafka_fetch_commands,
+    NULL
+};
+
+
+static ngx_http_pubsub_backend_t  ngx_http_pubsub_kafka_backend = {
+    ngx_string("kafka"),
+    ngx_http_pubsub_kafka_tables,
+    0,
+    NULL,
+    NULL,
+    NULL
+};
+
+
 ngx_module_t  ngx_http_pubsub_kafka_module = {
     NGX_MODULE_V1,
     &ngx_http_pubsub_kafka_module_ctx,     /* module context */
@@ -222,8 +264,9 @@ ngx_http_pubsub_kafka_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_pubsub_kafka_loc_conf_t *pklcf = conf;
 
-    char       *rv;
-    ngx_str_t  *value, url;
+    char                        *rv;
+    ngx_str_t                   *value, url;
+    ngx_http_pubsub_registry_t  *reg;
 
     if (pklcf->pass.len) {
         return "is duplicate";
@@ -261,20 +304,14 @@ ngx_http_pubsub_kafka_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    rv = ngx_http_pubsub_endpoint(cf);
-    if (rv != NGX_CONF_OK) {
-        return rv;
+    reg = ngx_http_pubsub_endpoint(cf);
+    if (reg == NULL) {
+        return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_pubsub_add_command(cf,
-                                    PUB_SUB_REQ__REQ_CMD_KAFKA_LIST_OFFSET,
-                                    ngx_http_pubsub_kafka_list_offset,
-                                    ngx_http_pubsub_kafka_list_offset_size())
-        != NGX_OK
-        || ngx_http_pubsub_add_command(cf, PUB_SUB_REQ__REQ_CMD_KAFKA_FETCH,
-                                       ngx_http_pubsub_kafka_fetch,
-                                       ngx_http_pubsub_kafka_fetch_size())
-           != NGX_OK)
+    if (ngx_http_pubsub_add_backend(cf, reg, &ngx_http_pubsub_kafka_backend,
+                                    pklcf)
+        != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -396,80 +433,6 @@ ngx_http_pubsub_kafka_status_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-/* this worker's Kafka clients as JSON, so sharing can be observed */
-
-static ngx_int_t
-ngx_http_pubsub_kafka_status_handler(ngx_http_request_t *r)
-{
-    u_char                              *p, *last;
-    size_t                               size;
-    ngx_int_t                            rc;
-    ngx_buf_t                           *b;
-    ngx_uint_t                           i;
-    ngx_chain_t                          out;
-    ngx_http_pubsub_kafka_cluster_t    **cluster;
-    ngx_http_pubsub_kafka_main_conf_t   *pkmcf;
-
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        return NGX_HTTP_NOT_ALLOWED;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    pkmcf = ngx_http_get_module_main_conf(r, ngx_http_pubsub_kafka_module);
-
-    size = 256;
-    cluster = pkmcf->clusters.elts;
-
-    for (i = 0; i < pkmcf->clusters.nelts; i++) {
-        size += cluster[i]->brokers.len + 256;
-    }
-
-    b = ngx_create_temp_buf(r->pool, size);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = b->pos;
-    last = b->end;
-
-    p = ngx_slprintf(p, last, "{\"pid\":%P,\"websockets\":%ui,"
-                     "\"clients\":[", ngx_pid, ngx_http_pubsub_sessions);
-
-    for (i = 0; i < pkmcf->clusters.nelts; i++) {
-        if (i) {
-            *p++ = ',';
-        }
-
-        p = ngx_http_pubsub_kafka_status(cluster[i]->client, p, last - 4);
-    }
-
-    p = ngx_slprintf(p, last, "]}" CRLF);
-    b->last = p;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
-}
-
-
 static void *
 ngx_http_pubsub_kafka_create_main_conf(ngx_conf_t *cf)
 {
@@ -521,6 +484,8 @@ ngx_http_pubsub_kafka_create_loc_conf(ngx_conf_t *cf)
     conf->timeout = NGX_CONF_UNSET_MSEC;
     conf->buffer_size = NGX_CONF_UNSET_SIZE;
     conf->read_timeout = NGX_CONF_UNSET_MSEC;
+    conf->max_partitions = NGX_CONF_UNSET_UINT;
+    conf->max_lookups = NGX_CONF_UNSET_UINT;
     conf->ssl = NGX_CONF_UNSET;
     conf->ssl_verify = NGX_CONF_UNSET;
 
@@ -548,7 +513,10 @@ ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf, void *parent,
                               4 * 1024 * 1024);
     ngx_conf_merge_msec_value(conf->read_timeout, prev->read_timeout, 60000);
     ngx_conf_merge_str_value(conf->thread_pool_name, prev->thread_pool_name,
-                             "default");
+                             "pubsub_kafka");
+    ngx_conf_merge_uint_value(conf->max_partitions, prev->max_partitions,
+                              4096);
+    ngx_conf_merge_uint_value(conf->max_lookups, prev->max_lookups, 256);
 
     ngx_conf_merge_value(conf->ssl, prev->ssl, 0);
     ngx_conf_merge_value(conf->ssl_verify, prev->ssl_verify, 1);
@@ -584,7 +552,8 @@ ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf, void *parent,
         return NGX_CONF_OK;
     }
 
-    conf->thread_pool = ngx_thread_pool_add(cf, &conf->thread_pool_name);
+    conf->thread_pool = ngx_http_pubsub_kafka_thread_pool(cf,
+                                                      &conf->thread_pool_name);
     if (conf->thread_pool == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -598,441 +567,180 @@ ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
 
 /*
- * TLS and SASL directives become librdkafka properties, added after the
- * location's own pubsub_kafka_property ones so the directives win.  They
- * are part of the cluster's key: different credentials, different client.
- * Certificates and keys are read now, as nginx reads its own, so workers
- * need no access to the files and a reload picks up new ones.
+ * The pool for blocking librdkafka calls.  Ours, "pubsub_kafka", exists
+ * without a declaration, with 4 threads, as core's "default" does; a
+ * thread_pool directive of that name before the http block sets it up
+ * instead.  Any other name must be declared.
  */
 
-static char *
-ngx_http_pubsub_kafka_security(ngx_conf_t *cf,
-    ngx_http_pubsub_kafka_loc_conf_t *conf)
+static ngx_thread_pool_t *
+ngx_http_pubsub_kafka_thread_pool(ngx_conf_t *cf, ngx_str_t *name)
 {
-    ngx_str_t     v, pem;
-    ngx_uint_t    i, sasl;
-    ngx_array_t  *a;
-    ngx_keyval_t *kv;
+    char           *rv;
+    ngx_uint_t      i;
+    ngx_str_t      *value;
+    ngx_conf_t      pcf;
+    ngx_array_t     args;
+    ngx_module_t   *m;
+    ngx_command_t  *cmd;
 
-    static char  *mechanisms[] = {
-        "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER",
-        NULL
-    };
-
-    sasl = conf->sasl_mechanism.len ? 1 : 0;
-
-    if (!conf->ssl && !sasl
-        && conf->ssl_trusted_certificate.len == 0
-        && conf->ssl_certificate.len == 0)
+    if (name->len != sizeof("pubsub_kafka") - 1
+        || ngx_strncmp(name->data, "pubsub_kafka", name->len) != 0
+        || ngx_thread_pool_get(cf->cycle, name) != NULL)
     {
-        return NGX_CONF_OK;
+        return ngx_thread_pool_add(cf, name);
     }
 
-    a = ngx_array_create(cf->pool, 8, sizeof(ngx_keyval_t));
-    if (a == NULL) {
-        return NGX_CONF_ERROR;
-    }
+    /* "thread_pool pubsub_kafka threads=4;", said for the operator */
 
-    if (conf->properties) {
-        kv = conf->properties->elts;
+    m = NULL;
 
-        for (i = 0; i < conf->properties->nelts; i++) {
-            if (ngx_http_pubsub_kafka_add(cf, a, (char *) kv[i].key.data,
-                                          &kv[i].value)
-                != NGX_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-        }
-    }
-
-    if (sasl) {
-        for (i = 0; mechanisms[i]; i++) {
-            if (ngx_strcmp(conf->sasl_mechanism.data, mechanisms[i]) == 0) {
-                break;
-            }
-        }
-
-        if (mechanisms[i] == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "unknown \"pubsub_kafka_sasl_mechanism\" "
-                               "\"%V\": it must be PLAIN, SCRAM-SHA-256, "
-                               "SCRAM-SHA-512, GSSAPI or OAUTHBEARER",
-                               &conf->sasl_mechanism);
-            return NGX_CONF_ERROR;
-        }
-
-        if (i < 3
-            && (conf->sasl_username.len == 0 || conf->sasl_password.len == 0))
+    for (i = 0; cf->cycle->modules[i]; i++) {
+        if (ngx_strcmp(cf->cycle->modules[i]->name, "ngx_thread_pool_module")
+            == 0)
         {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"pubsub_kafka_sasl_mechanism %V\" needs "
-                               "\"pubsub_kafka_sasl_username\" and "
-                               "\"pubsub_kafka_sasl_password\"",
-                               &conf->sasl_mechanism);
-            return NGX_CONF_ERROR;
+            m = cf->cycle->modules[i];
+            break;
         }
     }
 
-    if (sasl && i == 3 && conf->sasl_kerberos_keytab.len == 0
-        && !ngx_http_pubsub_kafka_has(conf->properties,
-                                      "sasl.kerberos.kinit.cmd", NULL))
+    if (m == NULL || m->commands == NULL) {
+        return ngx_thread_pool_add(cf, name);
+    }
+
+    for (cmd = m->commands; cmd->name.len; cmd++) {
+        if (ngx_strcmp(cmd->name.data, "thread_pool") == 0) {
+            break;
+        }
+    }
+
+    if (cmd->name.len == 0) {
+        return ngx_thread_pool_add(cf, name);
+    }
+
+    if (ngx_array_init(&args, cf->temp_pool, 3, sizeof(ngx_str_t))
+        != NGX_OK)
     {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"pubsub_kafka_sasl_mechanism GSSAPI\" needs "
-                           "\"pubsub_kafka_sasl_kerberos_keytab\" (or a "
-                           "\"sasl.kerberos.kinit.cmd\" property)");
-        return NGX_CONF_ERROR;
+        return NULL;
     }
 
-    if (sasl && i == 4
-        && !ngx_http_pubsub_kafka_has(conf->properties,
-                                      "sasl.oauthbearer.method", "oidc")
-        && !ngx_http_pubsub_kafka_has(conf->properties,
-                                      "enable.sasl.oauthbearer.unsecure.jwt",
-                                      "true"))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"pubsub_kafka_sasl_mechanism OAUTHBEARER\" "
-                           "needs a token source: \"pubsub_kafka_property "
-                           "sasl.oauthbearer.method oidc\" and its "
-                           "sasl.oauthbearer.* properties");
-        return NGX_CONF_ERROR;
+    value = ngx_array_push_n(&args, 3);
+    if (value == NULL) {
+        return NULL;
     }
 
-    if ((conf->ssl_certificate.len == 0)
-        != (conf->ssl_certificate_key.len == 0))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"pubsub_kafka_ssl_certificate\" and "
-                           "\"pubsub_kafka_ssl_certificate_key\" go "
-                           "together");
-        return NGX_CONF_ERROR;
+    ngx_str_set(&value[0], "thread_pool");
+    value[1] = *name;
+    ngx_str_set(&value[2], NGX_HTTP_PUBSUB_KAFKA_POOL_THREADS);
+
+    pcf = *cf;
+    pcf.args = &args;
+
+    rv = cmd->set(&pcf, cmd, cf->cycle->conf_ctx[m->index]);
+
+    if (rv != NGX_CONF_OK) {
+        return NULL;
     }
 
-    if (!conf->ssl
-        && (conf->ssl_trusted_certificate.len || conf->ssl_certificate.len))
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "certificates for Kafka need "
-                           "\"pubsub_kafka_ssl on\"");
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->ssl && sasl) {
-        ngx_str_set(&v, "sasl_ssl");
-
-    } else if (conf->ssl) {
-        ngx_str_set(&v, "ssl");
-
-    } else {
-        ngx_str_set(&v, "sasl_plaintext");
-    }
-
-    if (ngx_http_pubsub_kafka_add(cf, a, "security.protocol", &v) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->ssl) {
-        if (conf->ssl_verify) {
-            ngx_str_set(&v, "true");
-
-        } else {
-            ngx_str_set(&v, "false");
-        }
-
-        if (ngx_http_pubsub_kafka_add(cf, a,
-                                      "enable.ssl.certificate.verification",
-                                      &v)
-            != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-
-        if (conf->ssl_verify) {
-            ngx_str_set(&v, "https");
-
-        } else {
-            ngx_str_set(&v, "none");
-        }
-
-        if (ngx_http_pubsub_kafka_add(cf, a,
-                                      "ssl.endpoint.identification.algorithm",
-                                      &v)
-            != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (conf->ssl_trusted_certificate.len) {
-        if (ngx_http_pubsub_kafka_read_pem(cf, &conf->ssl_trusted_certificate,
-                                           &pem)
-            != NGX_OK
-            || ngx_http_pubsub_kafka_add(cf, a, "ssl.ca.pem", &pem) != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (conf->ssl_certificate.len) {
-        if (ngx_http_pubsub_kafka_read_pem(cf, &conf->ssl_certificate, &pem)
-            != NGX_OK
-            || ngx_http_pubsub_kafka_add(cf, a, "ssl.certificate.pem", &pem)
-               != NGX_OK
-            || ngx_http_pubsub_kafka_read_pem(cf, &conf->ssl_certificate_key,
-                                              &pem)
-               != NGX_OK
-            || ngx_http_pubsub_kafka_add(cf, a, "ssl.key.pem", &pem) != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-
-        if (ngx_http_pubsub_kafka_check_key(cf, conf) != NGX_OK) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (sasl) {
-        if (ngx_http_pubsub_kafka_add(cf, a, "sasl.mechanisms",
-                                      &conf->sasl_mechanism)
-            != NGX_OK
-            || (conf->sasl_username.len
-                && ngx_http_pubsub_kafka_add(cf, a, "sasl.username",
-                                             &conf->sasl_username)
-                   != NGX_OK)
-            || (conf->sasl_password.len
-                && ngx_http_pubsub_kafka_add(cf, a, "sasl.password",
-                                             &conf->sasl_password)
-                   != NGX_OK)
-            || (conf->sasl_kerberos_service_name.len
-                && ngx_http_pubsub_kafka_add(cf, a,
-                                            "sasl.kerberos.service.name",
-                                            &conf->sasl_kerberos_service_name)
-                   != NGX_OK)
-            || (conf->sasl_kerberos_principal.len
-                && ngx_http_pubsub_kafka_add(cf, a, "sasl.kerberos.principal",
-                                             &conf->sasl_kerberos_principal)
-                   != NGX_OK)
-            || (conf->sasl_kerberos_keytab.len
-                && ngx_http_pubsub_kafka_add(cf, a, "sasl.kerberos.keytab",
-                                             &conf->sasl_kerberos_keytab)
-                   != NGX_OK))
-        {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    conf->properties = a;
-
-    return NGX_CONF_OK;
-}
-
-
-/* a NUL-terminated property, checked by librdkafka at once */
-
-static ngx_int_t
-ngx_http_pubsub_kafka_add(ngx_conf_t *cf, ngx_array_t *a, char *key,
-    ngx_str_t *value)
-{
-    char              errstr[512];
-    ngx_keyval_t     *kv;
-    rd_kafka_conf_t  *rkc;
-
-    kv = ngx_array_push(a);
-    if (kv == NULL) {
-        return NGX_ERROR;
-    }
-
-    kv->key.len = ngx_strlen(key);
-    kv->key.data = (u_char *) key;
-
-    kv->value.len = value->len;
-    kv->value.data = ngx_pnalloc(cf->pool, value->len + 1);
-    if (kv->value.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    (void) ngx_cpystrn(kv->value.data, value->data, value->len + 1);
-
-    rkc = rd_kafka_conf_new();
-
-    if (rd_kafka_conf_set(rkc, key, (char *) kv->value.data, errstr,
-                          sizeof(errstr))
-        != RD_KAFKA_CONF_OK)
-    {
-        rd_kafka_conf_destroy(rkc);
-
-        /* never the value: it may be a secret */
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "Kafka property \"%s\" rejected by librdkafka",
-                           key);
-        return NGX_ERROR;
-    }
-
-    rd_kafka_conf_destroy(rkc);
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_pubsub_kafka_read_pem(ngx_conf_t *cf, ngx_str_t *name,
-    ngx_str_t *pem)
-{
-    ssize_t          n;
-    ngx_fd_t         fd;
-    ngx_str_t        file;
-    ngx_file_info_t  fi;
-
-    file = *name;
-
-    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    fd = ngx_open_file(file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%V\" failed", &file);
-        return NGX_ERROR;
-    }
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
-        || ngx_file_size(&fi) > 1024 * 1024)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "cannot read \"%V\"", &file);
-        (void) ngx_close_file(fd);
-        return NGX_ERROR;
-    }
-
-    pem->len = (size_t) ngx_file_size(&fi);
-    pem->data = ngx_pnalloc(cf->pool, pem->len + 1);
-
-    if (pem->data == NULL) {
-        (void) ngx_close_file(fd);
-        return NGX_ERROR;
-    }
-
-    n = ngx_read_fd(fd, pem->data, pem->len);
-
-    (void) ngx_close_file(fd);
-
-    pem->data[(n > 0 && (size_t) n <= pem->len) ? (size_t) n : 0] = '\0';
-
-    if (n != (ssize_t) pem->len || ngx_strstr(pem->data, "-----BEGIN") == NULL)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" is not a PEM file", &file);
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/* is the property set (to that value, if one is given)? */
-
-static ngx_uint_t
-ngx_http_pubsub_kafka_has(ngx_array_t *properties, char *key, char *value)
-{
-    ngx_uint_t     i;
-    ngx_keyval_t  *kv;
-
-    if (properties == NULL) {
-        return 0;
-    }
-
-    kv = properties->elts;
-
-    for (i = 0; i < properties->nelts; i++) {
-        if (ngx_strcmp(kv[i].key.data, key) == 0
-            && (value == NULL
-                || ngx_strcasecmp(kv[i].value.data, (u_char *) value) == 0))
-        {
-            return 1;
-        }
-    }
-
-    return 0;
+    return ngx_thread_pool_get(cf->cycle, name);
 }
 
 
 /*
- * librdkafka checks the client key against its certificate only when a
- * worker creates the client; check it now, so "nginx -t" says so.
+ * The bootstrap list of an upstream{} block's servers.  Balancing and
+ * health parameters mean nothing to Kafka (librdkafka picks brokers from
+ * the cluster's metadata): they are refused rather than ignored.
  */
 
-static ngx_int_t
-ngx_http_pubsub_kafka_check_key(ngx_conf_t *cf,
-    ngx_http_pubsub_kafka_loc_conf_t *conf)
+static char *
+ngx_http_pubsub_kafka_upstream(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf, ngx_str_t *brokers)
 {
-#if (NGX_SSL)
+    u_char                         *p;
+    size_t                          len;
+    ngx_uint_t                      i, j, n;
+    const char                     *param;
+    ngx_http_upstream_server_t     *us;
+    ngx_http_upstream_srv_conf_t  **uscf;
+    ngx_http_upstream_main_conf_t  *umcf;
 
-    BIO        *bio;
-    X509       *x509;
-    EVP_PKEY   *pkey;
-    ngx_int_t   rc;
-    ngx_str_t   cert, key;
+    umcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_upstream_module);
+    uscf = umcf->upstreams.elts;
 
-    if (ngx_http_pubsub_kafka_read_pem(cf, &conf->ssl_certificate, &cert)
-        != NGX_OK
-        || ngx_http_pubsub_kafka_read_pem(cf, &conf->ssl_certificate_key,
-                                          &key)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+        if (uscf[i]->host.len == conf->upstream.len
+            && ngx_strncasecmp(uscf[i]->host.data, conf->upstream.data,
+                               conf->upstream.len)
+               == 0
+            && uscf[i]->servers
+            && uscf[i]->servers->nelts)
+        {
+            break;
+        }
     }
 
-    x509 = NULL;
-    pkey = NULL;
-
-    bio = BIO_new_mem_buf(cert.data, (int) cert.len);
-    if (bio) {
-        x509 = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-        BIO_free(bio);
-    }
-
-    bio = BIO_new_mem_buf(key.data, (int) key.len);
-    if (bio) {
-        pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *) "");
-        BIO_free(bio);
-    }
-
-    if (x509 == NULL || pkey == NULL) {
+    if (i == umcf->upstreams.nelts) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "cannot load \"%V\" with \"%V\" (an encrypted "
-                           "key is not supported)",
-                           x509 ? &conf->ssl_certificate_key
-                                : &conf->ssl_certificate,
-                           x509 ? &conf->ssl_certificate
-                                : &conf->ssl_certificate_key);
-        rc = NGX_ERROR;
-
-    } else if (X509_check_private_key(x509, pkey) != 1) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" is not the key of \"%V\"",
-                           &conf->ssl_certificate_key,
-                           &conf->ssl_certificate);
-        rc = NGX_ERROR;
-
-    } else {
-        rc = NGX_OK;
+                           "no upstream \"%V\" with servers for "
+                           "\"pubsub_kafka_pass %V\"",
+                           &conf->upstream, &conf->pass);
+        return NGX_CONF_ERROR;
     }
 
-    X509_free(x509);
-    EVP_PKEY_free(pkey);
-    ERR_clear_error();
+    us = uscf[i]->servers->elts;
+    n = uscf[i]->servers->nelts;
+    len = 0;
 
-    return rc;
+    for (j = 0; j < n; j++) {
+        if (ngx_strlchr(us[j].name.data, us[j].name.data + us[j].name.len,
+                        ':')
+            == NULL)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "Kafka broker \"%V\" in upstream \"%V\" "
+                               "has no port", &us[j].name,
+                               &conf->upstream);
+            return NGX_CONF_ERROR;
+        }
 
-#else
+        param = (us[j].weight != 1) ? "weight"
+                : (us[j].max_conns != 0) ? "max_conns"
+                : (us[j].max_fails != 1) ? "max_fails"
+                : (us[j].fail_timeout != 10) ? "fail_timeout"
+                : (us[j].slow_start != 0) ? "slow_start"
+                : us[j].down ? "down"
+                : us[j].backup ? "backup" : NULL;
 
-    return NGX_OK;
+        if (param) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "Kafka broker \"%V\" in upstream \"%V\": "
+                               "\"%s\" means nothing to Kafka, whose "
+                               "client picks brokers itself", &us[j].name,
+                               &conf->upstream, param);
+            return NGX_CONF_ERROR;
+        }
 
-#endif
+        len += us[j].name.len + 1;
+    }
+
+    brokers->data = ngx_pnalloc(cf->pool, len);
+    if (brokers->data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = brokers->data;
+
+    for (j = 0; j < n; j++) {
+        if (j) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, us[j].name.data, us[j].name.len);
+    }
+
+    brokers->len = p - brokers->data;
+
+    return NGX_CONF_OK;
 }
 
 
@@ -1048,81 +756,23 @@ ngx_http_pubsub_kafka_cluster(ngx_conf_t *cf,
     u_char                              *p;
     size_t                               len;
     ngx_str_t                            brokers, key;
-    ngx_uint_t                           i, j, n;
+    ngx_uint_t                           i;
     ngx_keyval_t                        *kv;
-    ngx_http_upstream_server_t          *us;
-    ngx_http_upstream_srv_conf_t       **uscf;
     ngx_http_pubsub_kafka_cluster_t     *cluster, **pc;
-    ngx_http_upstream_main_conf_t       *umcf;
     ngx_http_pubsub_kafka_main_conf_t   *pkmcf;
 
     brokers = conf->pass;
 
-    if (conf->upstream.len) {
-        umcf = ngx_http_conf_get_module_main_conf(cf,
-                                                  ngx_http_upstream_module);
-        uscf = umcf->upstreams.elts;
-
-        for (i = 0; i < umcf->upstreams.nelts; i++) {
-            if (uscf[i]->host.len == conf->upstream.len
-                && ngx_strncasecmp(uscf[i]->host.data, conf->upstream.data,
-                                   conf->upstream.len)
-                   == 0
-                && uscf[i]->servers
-                && uscf[i]->servers->nelts)
-            {
-                break;
-            }
-        }
-
-        if (i == umcf->upstreams.nelts) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "no upstream \"%V\" with servers for "
-                               "\"pubsub_kafka_pass %V\"",
-                               &conf->upstream, &conf->pass);
-            return NGX_CONF_ERROR;
-        }
-
-        us = uscf[i]->servers->elts;
-        n = uscf[i]->servers->nelts;
-        len = 0;
-
-        for (j = 0; j < n; j++) {
-            if (ngx_strlchr(us[j].name.data, us[j].name.data + us[j].name.len,
-                            ':')
-                == NULL)
-            {
-                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "Kafka broker \"%V\" in upstream \"%V\" "
-                                   "has no port", &us[j].name,
-                                   &conf->upstream);
-                return NGX_CONF_ERROR;
-            }
-
-            len += us[j].name.len + 1;
-        }
-
-        brokers.data = ngx_pnalloc(cf->pool, len);
-        if (brokers.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        p = brokers.data;
-
-        for (j = 0; j < n; j++) {
-            if (j) {
-                *p++ = ',';
-            }
-
-            p = ngx_cpymem(p, us[j].name.data, us[j].name.len);
-        }
-
-        brokers.len = p - brokers.data;
+    if (conf->upstream.len
+        && ngx_http_pubsub_kafka_upstream(cf, conf, &brokers) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     /* the key: brokers, buffer size and every property, in order */
 
-    len = brokers.len + NGX_SIZE_T_LEN + NGX_INT_T_LEN + 3;
+    len = brokers.len + NGX_SIZE_T_LEN + 3 * NGX_INT_T_LEN + 5
+          + conf->thread_pool_name.len;
 
     if (conf->properties) {
         kv = conf->properties->elts;
@@ -1137,8 +787,10 @@ ngx_http_pubsub_kafka_cluster(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    p = ngx_sprintf(key.data, "%V|%uz|%M", &brokers, conf->buffer_size,
-                    conf->read_timeout);
+    p = ngx_sprintf(key.data, "%V|%uz|%M|%ui|%ui|%V", &brokers,
+                    conf->buffer_size, conf->read_timeout,
+                    conf->max_partitions, conf->max_lookups,
+                    &conf->thread_pool_name);
 
     if (conf->properties) {
         kv = conf->properties->elts;
@@ -1174,6 +826,8 @@ ngx_http_pubsub_kafka_cluster(ngx_conf_t *cf,
     cluster->buffer_size = conf->buffer_size;
     cluster->read_timeout = conf->read_timeout;
     cluster->thread_pool = conf->thread_pool;
+    cluster->max_partitions = conf->max_partitions;
+    cluster->max_lookups = conf->max_lookups;
     cluster->index = pkmcf->clusters.nelts;
 
     if (ngx_http_pubsub_kafka_check_properties(cf, cluster) != NGX_CONF_OK) {
@@ -1217,17 +871,12 @@ ngx_http_pubsub_kafka_init_process(ngx_cycle_t *cycle)
 
     /*
      * a client that cannot start (librdkafka refused its settings) does
-     * not take the worker down: its locations answer with an error, the
-     * rest of nginx serves on
+     * not take the worker down: it logs why, its locations answer with an
+     * error, the rest of nginx serves on
      */
 
     for (i = 0; i < pkmcf->clusters.nelts; i++) {
-        if (ngx_http_pubsub_kafka_init_worker(cycle, cluster[i]) != NGX_OK) {
-            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
-                          "pubsub: kafka client for \"%V\" not started, "
-                          "its locations answer with errors",
-                          &cluster[i]->brokers);
-        }
+        (void) ngx_http_pubsub_kafka_init_worker(cycle, cluster[i]);
     }
 
     return NGX_OK;

@@ -12,9 +12,13 @@
 
 
 static ngx_int_t ngx_http_pubsub_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_pubsub_expiry(ngx_http_request_t *r,
+    ngx_http_pubsub_loc_conf_t *plcf, ngx_msec_t *after);
 static ngx_int_t ngx_http_pubsub_ping(ngx_http_pubsub_cmd_t *cmd,
     PubSubReq *req);
 static char *ngx_http_pubsub(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_pubsub_expires(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void *ngx_http_pubsub_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_pubsub_merge_loc_conf(ngx_conf_t *cf, void *parent,
@@ -35,40 +39,19 @@ static ngx_command_t  ngx_http_pubsub_commands[] = {
       0,
       NULL },
 
-    { ngx_string("pubsub_max_message_size"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_size_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_pubsub_loc_conf_t, ws.max_message),
-      NULL },
-
-    { ngx_string("pubsub_output_queue_size"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_size_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_pubsub_loc_conf_t, ws.max_output),
-      NULL },
-
-    { ngx_string("pubsub_ping_interval"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_pubsub_loc_conf_t, ws.ping_interval),
-      NULL },
-
-    { ngx_string("pubsub_idle_timeout"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_msec_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_pubsub_loc_conf_t, ws.idle_timeout),
-      NULL },
-
     { ngx_string("pubsub_max_inflight"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_pubsub_loc_conf_t, max_inflight),
+      offsetof(ngx_http_pubsub_loc_conf_t, registry.max_inflight),
       &ngx_http_pubsub_inflight_bounds },
+
+    { ngx_string("pubsub_expires"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_pubsub_expires,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
 
       ngx_null_command
 };
@@ -105,6 +88,33 @@ ngx_module_t  ngx_http_pubsub_module = {
 };
 
 
+/* CmdPing, served on every pubsub location */
+
+static ngx_http_pubsub_command_t  ngx_http_pubsub_core_commands[] = {
+
+    { PUB_SUB_REQ__REQ_CMD_PING, ngx_string("ping"),
+      ngx_http_pubsub_ping, NULL, NULL, 0, 0 },
+
+      ngx_http_pubsub_null_command
+};
+
+
+static ngx_http_pubsub_command_t  *ngx_http_pubsub_core_tables[] = {
+    ngx_http_pubsub_core_commands,
+    NULL
+};
+
+
+static ngx_http_pubsub_backend_t  ngx_http_pubsub_core_backend = {
+    ngx_string("core"),
+    ngx_http_pubsub_core_tables,
+    0,
+    NULL,
+    NULL,
+    NULL
+};
+
+
 /*
  * Content handler of every pubsub location: nginx's access checks have
  * run by now; take the connection over as a WebSocket.
@@ -114,6 +124,7 @@ static ngx_int_t
 ngx_http_pubsub_handler(ngx_http_request_t *r)
 {
     ngx_int_t                    rc;
+    ngx_msec_t                   after;
     ngx_http_pubsub_ws_t        *ws;
     ngx_http_pubsub_loc_conf_t  *plcf;
 
@@ -137,16 +148,23 @@ ngx_http_pubsub_handler(ngx_http_request_t *r)
 
     plcf = ngx_http_get_module_loc_conf(r, ngx_http_pubsub_module);
 
-    ws = ngx_http_pubsub_ws_create(r, &plcf->ws);
+    rc = ngx_http_pubsub_expiry(r, plcf, &after);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ws = ngx_http_pubsub_ws_create(r);
     if (ws == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_pubsub_session_create(ws, plcf->commands,
-                                       plcf->max_inflight)
-        == NULL)
-    {
+    if (ngx_http_pubsub_session_create(ws, &plcf->registry) == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (after != NGX_TIMER_INFINITE) {
+        ngx_http_pubsub_ws_expire_at(ws, after);
     }
 
     r->main->count++;
@@ -157,7 +175,61 @@ ngx_http_pubsub_handler(ngx_http_request_t *r)
 }
 
 
-/* CmdPing, served on every pubsub location */
+/*
+ * pubsub_expires: how long the connection may live, from a fixed time or
+ * from a variable holding a Unix time (a token's "exp"); a credential that
+ * has expired already, or a value that is not a time, gets 403.
+ */
+
+static ngx_int_t
+ngx_http_pubsub_expiry(ngx_http_request_t *r,
+    ngx_http_pubsub_loc_conf_t *plcf, ngx_msec_t *after)
+{
+    time_t     now;
+    ngx_str_t  value;
+    ngx_int_t  exp;
+
+    *after = NGX_TIMER_INFINITE;
+
+    if (plcf->expires_time) {
+        *after = plcf->expires_time;
+        return NGX_OK;
+    }
+
+    if (plcf->expires == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_complex_value(r, plcf->expires, &value) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    exp = ngx_atoi(value.data, value.len);
+    now = ngx_time();
+
+    if (exp == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "pubsub: \"pubsub_expires\" value \"%V\" is not a "
+                      "Unix time, refused", &value);
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    if (exp <= now) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "pubsub: credential expired %T s ago "
+                      "(pubsub_expires), refused", now - exp);
+        return NGX_HTTP_FORBIDDEN;
+    }
+
+    if (exp - now > NGX_MAX_INT32_VALUE / 1000) {
+        return NGX_OK;
+    }
+
+    *after = (ngx_msec_t) (exp - now) * 1000;
+
+    return NGX_OK;
+}
+
 
 static ngx_int_t
 ngx_http_pubsub_ping(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
@@ -178,39 +250,98 @@ ngx_http_pubsub_ping(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
 
 /*
  * Makes the location being configured a pubsub endpoint; backends call it
- * from their own "pass" directives, then register their commands.
+ * from their own "pass" directives, then register their commands in the
+ * registry returned.  NULL: an error, logged.
  */
 
-char *
+ngx_http_pubsub_registry_t *
 ngx_http_pubsub_endpoint(ngx_conf_t *cf)
 {
+    ngx_str_t                   *value;
     ngx_http_core_loc_conf_t    *clcf;
     ngx_http_pubsub_loc_conf_t  *plcf;
 
     plcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_pubsub_module);
 
-    if (plcf->commands) {
-        return "is duplicate: the location is a pubsub endpoint already";
+    if (plcf->endpoint) {
+        value = cf->args->elts;
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" is duplicate: the location is a pubsub "
+                           "endpoint already", &value[0]);
+        return NULL;
     }
+
+    plcf->endpoint = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->handler = ngx_http_pubsub_handler;
 
-    if (ngx_http_pubsub_add_command(cf, PUB_SUB_REQ__REQ_CMD_PING,
-                                    ngx_http_pubsub_ping, 0)
+    if (ngx_http_pubsub_add_backend(cf, &plcf->registry,
+                                    &ngx_http_pubsub_core_backend, NULL)
         != NGX_OK)
     {
-        return NGX_CONF_ERROR;
+        return NULL;
     }
 
-    return NGX_CONF_OK;
+    return &plcf->registry;
 }
 
 
 static char *
 ngx_http_pubsub(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    return ngx_http_pubsub_endpoint(cf);
+    return ngx_http_pubsub_endpoint(cf) ? NGX_CONF_OK : NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_pubsub_expires(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_pubsub_loc_conf_t *plcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (plcf->expires != NGX_CONF_UNSET_PTR
+        || plcf->expires_time != NGX_CONF_UNSET_MSEC)
+    {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_script_variables_count(&value[1]) == 0) {
+        plcf->expires_time = ngx_parse_time(&value[1], 0);
+
+        if (plcf->expires_time == (ngx_msec_t) NGX_ERROR
+            || plcf->expires_time == 0)
+        {
+            return "must be a variable or a time above 0";
+        }
+
+        plcf->expires = NULL;
+
+        return NGX_CONF_OK;
+    }
+
+    plcf->expires = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (plcf->expires == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = plcf->expires;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    plcf->expires_time = 0;
+
+    return NGX_CONF_OK;
 }
 
 
@@ -227,14 +358,14 @@ ngx_http_pubsub_create_loc_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
-     *     conf->commands = NULL;
+     *     conf->registry.routes = NULL;
+     *     conf->registry.backends = NULL;
+     *     conf->endpoint = 0;
      */
 
-    conf->ws.max_message = NGX_CONF_UNSET_SIZE;
-    conf->ws.max_output = NGX_CONF_UNSET_SIZE;
-    conf->ws.ping_interval = NGX_CONF_UNSET_MSEC;
-    conf->ws.idle_timeout = NGX_CONF_UNSET_MSEC;
-    conf->max_inflight = NGX_CONF_UNSET_UINT;
+    conf->registry.max_inflight = NGX_CONF_UNSET_UINT;
+    conf->expires = NGX_CONF_UNSET_PTR;
+    conf->expires_time = NGX_CONF_UNSET_MSEC;
 
     return conf;
 }
@@ -248,28 +379,22 @@ ngx_http_pubsub_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     /* commands are not inherited: each endpoint names its backend */
 
-    ngx_conf_merge_size_value(conf->ws.max_message, prev->ws.max_message,
-                              1024 * 1024);
-    ngx_conf_merge_size_value(conf->ws.max_output, prev->ws.max_output,
-                              4 * 1024 * 1024);
-    ngx_conf_merge_msec_value(conf->ws.ping_interval,
-                              prev->ws.ping_interval, 0);
-    ngx_conf_merge_msec_value(conf->ws.idle_timeout,
-                              prev->ws.idle_timeout, 0);
-    ngx_conf_merge_uint_value(conf->max_inflight, prev->max_inflight, 64);
+    ngx_conf_merge_uint_value(conf->registry.max_inflight,
+                              prev->registry.max_inflight, 64);
 
-    if (conf->ws.max_message < 16) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"pubsub_max_message_size\" must be at least "
-                           "16 bytes");
-        return NGX_CONF_ERROR;
+    if (conf->expires == NGX_CONF_UNSET_PTR
+        && conf->expires_time == NGX_CONF_UNSET_MSEC)
+    {
+        conf->expires = prev->expires;
+        conf->expires_time = prev->expires_time;
     }
 
-    if (conf->ws.max_output < 1024) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"pubsub_output_queue_size\" must be at least "
-                           "1k");
-        return NGX_CONF_ERROR;
+    if (conf->expires == NGX_CONF_UNSET_PTR) {
+        conf->expires = NULL;
+    }
+
+    if (conf->expires_time == NGX_CONF_UNSET_MSEC) {
+        conf->expires_time = 0;
     }
 
     return NGX_CONF_OK;

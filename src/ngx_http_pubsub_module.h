@@ -16,14 +16,24 @@
 #include "ngx_http_pubsub_protocol.h"
 
 
+/*
+ * The nginx glue: the "pubsub" directive and the limits of the protocol,
+ * the content handler that takes the upgraded request over after nginx's
+ * access phases, and CmdPing.  A backend's "pass" directive calls
+ * ngx_http_pubsub_endpoint() and registers its commands in the registry
+ * it returns.
+ */
+
+
 typedef struct {
-    ngx_array_t                     *commands;  /* ngx_http_pubsub_command_t */
-    ngx_http_pubsub_ws_conf_t        ws;
-    ngx_uint_t                       max_inflight;
+    ngx_http_pubsub_registry_t       registry;
+    ngx_http_complex_value_t        *expires;
+    ngx_msec_t                       expires_time;  /* a fixed lifetime */
+    ngx_flag_t                       endpoint;
 } ngx_http_pubsub_loc_conf_t;
 
 
-char *ngx_http_pubsub_endpoint(ngx_conf_t *cf);
+ngx_http_pubsub_registry_t *ngx_http_pubsub_endpoint(ngx_conf_t *cf);
 
 
 extern ngx_module_t  ngx_http_pubsub_module;

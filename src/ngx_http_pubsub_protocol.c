@@ -8,67 +8,104 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_http_pubsub_module.h"
+#include "ngx_http_pubsub_protocol.h"
 
 
 #define NGX_HTTP_PUBSUB_ERROR_MAX  1024
 
 
-/* WebSocket sessions open in this worker */
-ngx_uint_t  ngx_http_pubsub_sessions;
-
-
+static ngx_int_t ngx_http_pubsub_add_table(ngx_conf_t *cf,
+    ngx_http_pubsub_registry_t *reg, ngx_http_pubsub_command_t *table,
+    void *conf);
 static void ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data,
     size_t len);
+static ngx_http_pubsub_route_t *ngx_http_pubsub_route(
+    ngx_http_pubsub_session_t *s, PubSubReq *req);
+static void ngx_http_pubsub_drain(ngx_http_pubsub_ws_t *ws);
+static void ngx_http_pubsub_closing(ngx_http_pubsub_ws_t *ws,
+    ngx_uint_t status);
 static void ngx_http_pubsub_close(ngx_http_pubsub_ws_t *ws);
 static ngx_int_t ngx_http_pubsub_send_resp(ngx_http_pubsub_session_t *s,
     PubSubResp *resp);
 static ngx_int_t ngx_http_pubsub_send_error_resp(
-    ngx_http_pubsub_session_t *s, int64_t sequence, const char *message);
+    ngx_http_pubsub_session_t *s, int64_t sequence, ngx_int_t code,
+    const char *message);
 
 
 /*
- * A backend registers the commands it serves in the location being
- * configured; the location must be a pubsub endpoint already.
+ * A backend registers its command tables in the registry of the location
+ * being configured, with its own configuration for the commands' use.
  */
 
 ngx_int_t
-ngx_http_pubsub_add_command(ngx_conf_t *cf, ngx_uint_t type,
-    ngx_http_pubsub_cmd_handler_pt handler, size_t data_size)
+ngx_http_pubsub_add_backend(ngx_conf_t *cf, ngx_http_pubsub_registry_t *reg,
+    ngx_http_pubsub_backend_t *backend, void *conf)
 {
-    ngx_uint_t                   i;
-    ngx_http_pubsub_command_t   *cmd;
-    ngx_http_pubsub_loc_conf_t  *plcf;
+    ngx_http_pubsub_command_t       **table;
+    ngx_http_pubsub_backend_conf_t   *bc;
 
-    plcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_pubsub_module);
+    if (reg->routes == NULL) {
+        reg->routes = ngx_pcalloc(cf->pool, (NGX_HTTP_PUBSUB_COMMANDS_MAX + 1)
+                                            * sizeof(ngx_http_pubsub_route_t));
+        if (reg->routes == NULL) {
+            return NGX_ERROR;
+        }
 
-    if (plcf->commands == NULL) {
-        plcf->commands = ngx_array_create(cf->pool, 4,
-                                          sizeof(ngx_http_pubsub_command_t));
-        if (plcf->commands == NULL) {
+        reg->backends = ngx_array_create(cf->pool, 2,
+                                     sizeof(ngx_http_pubsub_backend_conf_t));
+        if (reg->backends == NULL) {
             return NGX_ERROR;
         }
     }
 
-    cmd = plcf->commands->elts;
-
-    for (i = 0; i < plcf->commands->nelts; i++) {
-        if (cmd[i].type == type) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "pubsub command %ui is served twice in "
-                               "this location", type);
+    for (table = backend->tables; *table; table++) {
+        if (ngx_http_pubsub_add_table(cf, reg, *table, conf) != NGX_OK) {
             return NGX_ERROR;
         }
     }
 
-    cmd = ngx_array_push(plcf->commands);
-    if (cmd == NULL) {
+    bc = ngx_array_push(reg->backends);
+    if (bc == NULL) {
         return NGX_ERROR;
     }
 
-    cmd->type = type;
-    cmd->handler = handler;
-    cmd->data_size = data_size;
+    bc->backend = backend;
+    bc->conf = conf;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pubsub_add_table(ngx_conf_t *cf, ngx_http_pubsub_registry_t *reg,
+    ngx_http_pubsub_command_t *table, void *conf)
+{
+    ngx_http_pubsub_route_t    *route;
+    ngx_http_pubsub_command_t  *c;
+
+    for (c = table; c->type; c++) {
+
+        if (c->type > NGX_HTTP_PUBSUB_COMMANDS_MAX) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "pubsub command \"%V\" has the number %ui, "
+                               "above %d", &c->name, c->type,
+                               NGX_HTTP_PUBSUB_COMMANDS_MAX);
+            return NGX_ERROR;
+        }
+
+        route = &reg->routes[c->type];
+
+        if (route->command) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "pubsub command \"%V\" is served twice in "
+                               "this location", &c->name);
+            return NGX_ERROR;
+        }
+
+        route->command = c;
+        route->conf = conf;
+        route->backend = reg->backends->nelts;
+    }
 
     return NGX_OK;
 }
@@ -76,9 +113,11 @@ ngx_http_pubsub_add_command(ngx_conf_t *cf, ngx_uint_t type,
 
 ngx_http_pubsub_session_t *
 ngx_http_pubsub_session_create(ngx_http_pubsub_ws_t *ws,
-    ngx_array_t *commands, ngx_uint_t max_inflight)
+    ngx_http_pubsub_registry_t *reg)
 {
-    ngx_http_pubsub_session_t  *s;
+    ngx_uint_t                       i, n;
+    ngx_http_pubsub_session_t       *s;
+    ngx_http_pubsub_backend_conf_t  *bc;
 
     s = ngx_pcalloc(ws->request->pool, sizeof(ngx_http_pubsub_session_t));
     if (s == NULL) {
@@ -87,15 +126,41 @@ ngx_http_pubsub_session_create(ngx_http_pubsub_ws_t *ws,
 
     s->ws = ws;
     s->request = ws->request;
-    s->commands = commands;
-    s->max_inflight = max_inflight;
+    s->registry = reg;
     ngx_queue_init(&s->inflight);
+
+    n = reg->backends->nelts;
+    bc = reg->backends->elts;
+
+    s->data = ngx_pcalloc(ws->request->pool, n * sizeof(void *));
+    if (s->data == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (bc[i].backend->session_size == 0) {
+            continue;
+        }
+
+        s->data[i] = ngx_pcalloc(ws->request->pool,
+                                 bc[i].backend->session_size);
+        if (s->data[i] == NULL) {
+            return NULL;
+        }
+
+        if (bc[i].backend->init_session
+            && bc[i].backend->init_session(s, s->data[i], bc[i].conf)
+               != NGX_OK)
+        {
+            return NULL;
+        }
+    }
 
     ws->data = s;
     ws->message_handler = ngx_http_pubsub_message;
+    ws->drain_handler = ngx_http_pubsub_drain;
+    ws->closing_handler = ngx_http_pubsub_closing;
     ws->close_handler = ngx_http_pubsub_close;
-
-    ngx_http_pubsub_sessions++;
 
     return s;
 }
@@ -106,11 +171,11 @@ ngx_http_pubsub_session_create(ngx_http_pubsub_ws_t *ws,
 static void
 ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
 {
-    ngx_int_t                   rc;
+    ngx_int_t                   rc, code;
     ngx_log_t                  *log;
-    ngx_uint_t                  i;
     PubSubReq                  *req;
     ngx_http_pubsub_cmd_t      *cmd;
+    ngx_http_pubsub_route_t    *route;
     ngx_http_pubsub_command_t  *command;
     ngx_http_pubsub_session_t  *s;
 
@@ -123,45 +188,63 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "pubsub: client sent undecodable data of %uz bytes",
                       len);
-        (void) ngx_http_pubsub_send_error_resp(s, 0, "wrong command");
+        s->errors++;
+        (void) ngx_http_pubsub_send_error_resp(s, 0, 0, "wrong command");
         return;
     }
 
+    s->commands++;
+
     if (req->req_case == PUB_SUB_REQ__REQ__NOT_SET) {
-        ngx_log_error(NGX_LOG_WARN, log, 0,
+        ngx_log_error(NGX_LOG_INFO, log, 0,
                       "pubsub: client sent a request with no command, "
                       "sequence %L, ignored", req->sequence);
         goto done;
     }
 
-    command = NULL;
+    /* protocol errors: APISIX's code 0, or the extension's codes */
 
-    if (s->commands) {
-        command = s->commands->elts;
+    code = (req->req_case >= NGX_HTTP_PUBSUB_EXTENSION);
 
-        for (i = 0; i < s->commands->nelts; i++) {
-            if (command[i].type == (ngx_uint_t) req->req_case) {
-                break;
-            }
-        }
+    route = ngx_http_pubsub_route(s, req);
 
-        command = (i < s->commands->nelts) ? &command[i] : NULL;
-    }
-
-    if (command == NULL) {
+    if (route == NULL) {
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "pubsub: no handler for command %d, sequence %L",
                       req->req_case, req->sequence);
+        s->errors++;
         (void) ngx_http_pubsub_send_error_resp(s, req->sequence,
+                                               code ? NGX_HTTP_PUBSUB_NOT_FOUND
+                                                    : 0,
                                                "unknown command");
         goto done;
     }
 
-    if (s->ninflight >= s->max_inflight) {
+    command = route->command;
+
+    if (ngx_http_pubsub_check_strings(data, len) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "pubsub: client sent a string that is not valid "
+                      "UTF-8 or holds a NUL byte, %V, sequence %L",
+                      &command->name, req->sequence);
+        s->errors++;
+        (void) ngx_http_pubsub_send_error_resp(s, req->sequence,
+                                           code ? NGX_HTTP_PUBSUB_BAD_REQUEST
+                                                : 0,
+                                           "invalid string in request");
+        goto done;
+    }
+
+    if (!(command->flags & NGX_HTTP_PUBSUB_CMD_STREAM)
+        && s->ninflight >= s->registry->max_inflight)
+    {
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "pubsub: client has %ui commands in flight, "
                       "sequence %L refused", s->ninflight, req->sequence);
+        s->errors++;
         (void) ngx_http_pubsub_send_error_resp(s, req->sequence,
+                                               code ? NGX_HTTP_PUBSUB_TOO_MANY
+                                                    : 0,
                                                "too many commands in "
                                                "flight");
         goto done;
@@ -171,6 +254,8 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
                      log);
     if (cmd == NULL) {
         (void) ngx_http_pubsub_send_error_resp(s, req->sequence,
+                                               code ? NGX_HTTP_PUBSUB_INTERNAL
+                                                    : 0,
                                                "internal error");
         goto done;
     }
@@ -178,16 +263,23 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
     cmd->session = s;
     cmd->log = log;
     cmd->sequence = req->sequence;
-    cmd->type = command->type;
+    cmd->command = command;
+    cmd->conf = route->conf;
+    cmd->backend = route->backend;
     cmd->data = command->data_size ? (void *) (cmd + 1) : NULL;
 
     ngx_queue_insert_tail(&s->inflight, &cmd->queue);
-    s->ninflight++;
+
+    if (!(command->flags & NGX_HTTP_PUBSUB_CMD_STREAM)) {
+        s->ninflight++;
+    }
 
     rc = command->handler(cmd, req);
 
     if (rc == NGX_ERROR) {
-        (void) ngx_http_pubsub_send_error(cmd, "internal error");
+        (void) ngx_http_pubsub_send_error(cmd,
+                                          code ? NGX_HTTP_PUBSUB_INTERNAL : 0,
+                                          "internal error");
     }
 
     if (rc != NGX_AGAIN) {
@@ -200,14 +292,87 @@ done:
 }
 
 
+static ngx_http_pubsub_route_t *
+ngx_http_pubsub_route(ngx_http_pubsub_session_t *s, PubSubReq *req)
+{
+    ngx_uint_t                type;
+    ngx_http_pubsub_route_t  *route;
+
+    type = (ngx_uint_t) req->req_case;
+
+    if (type > NGX_HTTP_PUBSUB_COMMANDS_MAX) {
+        return NULL;
+    }
+
+    route = &s->registry->routes[type];
+
+    return route->command ? route : NULL;
+}
+
+
+/* the output queue has room again: backends' paused streams go on */
+
+static void
+ngx_http_pubsub_drain(ngx_http_pubsub_ws_t *ws)
+{
+    ngx_uint_t                       i;
+    ngx_http_pubsub_session_t       *s;
+    ngx_http_pubsub_backend_conf_t  *bc;
+
+    s = ws->data;
+    bc = s->registry->backends->elts;
+
+    for (i = 0; i < s->registry->backends->nelts; i++) {
+        if (bc[i].backend->drain) {
+            bc[i].backend->drain(s, s->data[i]);
+        }
+    }
+}
+
+
+/* the server closes the connection: commands that can say goodbye do */
+
+static void
+ngx_http_pubsub_closing(ngx_http_pubsub_ws_t *ws, ngx_uint_t status)
+{
+    ngx_queue_t                 ending, *q;
+    ngx_http_pubsub_cmd_t      *cmd;
+    ngx_http_pubsub_session_t  *s;
+
+    s = ws->data;
+
+    ngx_queue_init(&ending);
+
+    while (!ngx_queue_empty(&s->inflight)) {
+        q = ngx_queue_head(&s->inflight);
+        ngx_queue_remove(q);
+        ngx_queue_insert_tail(&ending, q);
+    }
+
+    while (!ngx_queue_empty(&ending)) {
+        q = ngx_queue_head(&ending);
+        ngx_queue_remove(q);
+        ngx_queue_insert_tail(&s->inflight, q);
+
+        cmd = ngx_queue_data(q, ngx_http_pubsub_cmd_t, queue);
+
+        if (cmd->command->end) {
+            cmd->command->end(cmd);
+        }
+    }
+}
+
+
 /* the connection is going away: cancel what is in flight */
 
 static void
 ngx_http_pubsub_close(ngx_http_pubsub_ws_t *ws)
 {
-    ngx_queue_t                *q;
-    ngx_http_pubsub_cmd_t      *cmd;
-    ngx_http_pubsub_session_t  *s;
+    ngx_uint_t                       i;
+    ngx_queue_t                     *q;
+    ngx_http_pubsub_cmd_t           *cmd;
+    ngx_http_pubsub_session_t       *s;
+    ngx_http_pubsub_backend_conf_t  *bc;
 
     s = ws->data;
 
@@ -215,14 +380,20 @@ ngx_http_pubsub_close(ngx_http_pubsub_ws_t *ws)
         q = ngx_queue_head(&s->inflight);
         cmd = ngx_queue_data(q, ngx_http_pubsub_cmd_t, queue);
 
-        if (cmd->cancel) {
-            cmd->cancel(cmd);
+        if (cmd->command->cancel) {
+            cmd->command->cancel(cmd);
         }
 
         ngx_http_pubsub_cmd_done(cmd);
     }
 
-    ngx_http_pubsub_sessions--;
+    bc = s->registry->backends->elts;
+
+    for (i = 0; i < s->registry->backends->nelts; i++) {
+        if (bc[i].backend->close_session) {
+            bc[i].backend->close_session(s, s->data[i]);
+        }
+    }
 }
 
 
@@ -230,38 +401,70 @@ void
 ngx_http_pubsub_cmd_done(ngx_http_pubsub_cmd_t *cmd)
 {
     ngx_queue_remove(&cmd->queue);
-    cmd->session->ninflight--;
+
+    if (!(cmd->command->flags & NGX_HTTP_PUBSUB_CMD_STREAM)) {
+        cmd->session->ninflight--;
+    }
 
     ngx_free(cmd);
 }
 
 
-ngx_http_request_t *
-ngx_http_pubsub_cmd_request(ngx_http_pubsub_cmd_t *cmd)
-{
-    return cmd->session->request;
-}
-
-
 /*
- * How many bytes an answer may take now without the output queue going
- * over pubsub_output_queue_size; any number when nothing waits, as one
- * answer is always sent.
+ * How many bytes an answer to cmd may take now without the output queue
+ * going over pubsub_output_queue_size; any number when nothing waits.
  */
 
 size_t
-ngx_http_pubsub_send_room(ngx_http_pubsub_cmd_t *cmd)
+ngx_http_pubsub_room(ngx_http_pubsub_cmd_t *cmd)
 {
-    ngx_http_pubsub_ws_t  *ws;
+    return ngx_http_pubsub_ws_room(cmd->session->ws);
+}
 
-    ws = cmd->session->ws;
 
-    if (ws->out == NULL) {
-        return NGX_MAX_SIZE_T_VALUE;
+/* the backend's drain handler runs when the output queue has room again */
+
+void
+ngx_http_pubsub_wait_room(ngx_http_pubsub_cmd_t *cmd)
+{
+    ngx_http_pubsub_ws_want_drain(cmd->session->ws);
+}
+
+
+/* the backend's state of cmd's connection */
+
+void *
+ngx_http_pubsub_backend_data(ngx_http_pubsub_cmd_t *cmd)
+{
+    return cmd->session->data[cmd->backend];
+}
+
+
+/* the command of this type in flight on cmd's connection with sequence */
+
+ngx_http_pubsub_cmd_t *
+ngx_http_pubsub_find_cmd(ngx_http_pubsub_cmd_t *cmd, int64_t sequence,
+    ngx_uint_t type)
+{
+    ngx_queue_t            *q, *inflight;
+    ngx_http_pubsub_cmd_t  *c;
+
+    inflight = &cmd->session->inflight;
+
+    for (q = ngx_queue_head(inflight);
+         q != ngx_queue_sentinel(inflight);
+         q = ngx_queue_next(q))
+    {
+        c = ngx_queue_data(q, ngx_http_pubsub_cmd_t, queue);
+
+        if (c->sequence == sequence && c->command->type == type
+            && c != cmd)
+        {
+            return c;
+        }
     }
 
-    return (ws->out_bytes < ws->conf->max_output)
-           ? ws->conf->max_output - ws->out_bytes : 0;
+    return NULL;
 }
 
 
@@ -275,7 +478,8 @@ ngx_http_pubsub_send(ngx_http_pubsub_cmd_t *cmd, PubSubResp *resp)
 
 
 ngx_int_t
-ngx_http_pubsub_send_error(ngx_http_pubsub_cmd_t *cmd, const char *fmt, ...)
+ngx_http_pubsub_send_error(ngx_http_pubsub_cmd_t *cmd, ngx_int_t code,
+    const char *fmt, ...)
 {
     u_char   *p;
     va_list   args;
@@ -287,19 +491,23 @@ ngx_http_pubsub_send_error(ngx_http_pubsub_cmd_t *cmd, const char *fmt, ...)
 
     *p = '\0';
 
-    return ngx_http_pubsub_send_error_resp(cmd->session, cmd->sequence,
+    cmd->error = code;
+    cmd->errored = 1;
+    cmd->session->errors++;
+
+    return ngx_http_pubsub_send_error_resp(cmd->session, cmd->sequence, code,
                                            (const char *) message);
 }
 
 
 static ngx_int_t
 ngx_http_pubsub_send_error_resp(ngx_http_pubsub_session_t *s,
-    int64_t sequence, const char *message)
+    int64_t sequence, ngx_int_t code, const char *message)
 {
     ErrorResp   error = ERROR_RESP__INIT;
     PubSubResp  resp = PUB_SUB_RESP__INIT;
 
-    error.code = 0;
+    error.code = (int32_t) code;
     error.message = (char *) message;
 
     resp.sequence = sequence;

@@ -10,7 +10,7 @@
 
 #include <ngx_sha1.h>
 
-#include "ngx_http_pubsub_module.h"
+#include "ngx_http_pubsub_websocket.h"
 
 
 #define NGX_HTTP_PUBSUB_WS_GUID  "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -28,26 +28,102 @@ static ngx_int_t ngx_http_pubsub_ws_has_token(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *token);
 static ngx_int_t ngx_http_pubsub_ws_accept(ngx_http_request_t *r,
     ngx_str_t *key);
-static void ngx_http_pubsub_ws_read_handler(ngx_event_t *rev);
+static void ngx_http_pubsub_ws_read_event(ngx_event_t *rev);
+static void ngx_http_pubsub_ws_shutdown(ngx_http_pubsub_ws_t *ws);
+static void ngx_http_pubsub_ws_read_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pubsub_ws_process(ngx_http_pubsub_ws_t *ws,
     u_char *pos, u_char *last);
 static ngx_int_t ngx_http_pubsub_ws_data(ngx_http_pubsub_ws_t *ws);
 static void ngx_http_pubsub_ws_control(ngx_http_pubsub_ws_t *ws);
-static void ngx_http_pubsub_ws_write_handler(ngx_event_t *wev);
+static void ngx_http_pubsub_ws_write_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_pubsub_ws_flush(ngx_http_pubsub_ws_t *ws);
 static void ngx_http_pubsub_ws_queue(ngx_http_pubsub_ws_t *ws,
     ngx_chain_t *cl);
 static void ngx_http_pubsub_ws_send_control(ngx_http_pubsub_ws_t *ws,
     ngx_uint_t opcode, u_char *data, size_t len);
+static void ngx_http_pubsub_ws_close_frame(ngx_http_pubsub_ws_t *ws,
+    ngx_uint_t status, const char *reason);
 static void ngx_http_pubsub_ws_fail(ngx_http_pubsub_ws_t *ws);
 static void ngx_http_pubsub_ws_ping_handler(ngx_event_t *ev);
 static void ngx_http_pubsub_ws_idle_handler(ngx_event_t *ev);
+static void ngx_http_pubsub_ws_expire_handler(ngx_event_t *ev);
 static void ngx_http_pubsub_ws_finalize(ngx_http_pubsub_ws_t *ws,
     ngx_int_t graceful);
 static void ngx_http_pubsub_ws_cleanup(void *data);
+static void *ngx_http_pubsub_ws_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_pubsub_ws_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
 
 
 static u_char  ngx_http_pubsub_ws_buffer[NGX_HTTP_PUBSUB_WS_READ_SIZE];
+
+/* upgraded connections of this worker */
+static ngx_uint_t  ngx_http_pubsub_ws_nopen;
+
+
+static ngx_command_t  ngx_http_pubsub_ws_commands[] = {
+
+    { ngx_string("pubsub_max_message_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_ws_conf_t, max_message),
+      NULL },
+
+    { ngx_string("pubsub_output_queue_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_ws_conf_t, max_output),
+      NULL },
+
+    { ngx_string("pubsub_ping_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_ws_conf_t, ping_interval),
+      NULL },
+
+    { ngx_string("pubsub_idle_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_ws_conf_t, idle_timeout),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_pubsub_ws_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_pubsub_ws_create_loc_conf,    /* create location configuration */
+    ngx_http_pubsub_ws_merge_loc_conf      /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_pubsub_ws_module = {
+    NGX_MODULE_V1,
+    &ngx_http_pubsub_ws_module_ctx,        /* module context */
+    ngx_http_pubsub_ws_commands,           /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
 
 
 /*
@@ -292,13 +368,13 @@ ngx_http_pubsub_ws_upgrade_required(ngx_http_request_t *r)
 
 
 ngx_http_pubsub_ws_t *
-ngx_http_pubsub_ws_create(ngx_http_request_t *r,
-    ngx_http_pubsub_ws_conf_t *conf)
+ngx_http_pubsub_ws_create(ngx_http_request_t *r)
 {
-    ngx_connection_t          *c;
-    ngx_http_cleanup_t        *cln;
-    ngx_http_pubsub_ws_t      *ws;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_connection_t           *c;
+    ngx_http_cleanup_t         *cln;
+    ngx_http_pubsub_ws_t       *ws;
+    ngx_http_core_loc_conf_t   *clcf;
+    ngx_http_pubsub_ws_conf_t  *conf;
 
     c = r->connection;
 
@@ -316,6 +392,7 @@ ngx_http_pubsub_ws_create(ngx_http_request_t *r,
     cln->data = ws;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    conf = ngx_http_get_module_loc_conf(r, ngx_http_pubsub_ws_module);
 
     ws->request = r;
     ws->connection = c;
@@ -336,9 +413,32 @@ ngx_http_pubsub_ws_create(ngx_http_request_t *r,
     ws->idle.log = c->log;
     ws->idle.cancelable = 1;
 
-    ngx_http_set_ctx(r, ws, ngx_http_pubsub_module);
+    ws->expire.handler = ngx_http_pubsub_ws_expire_handler;
+    ws->expire.data = ws;
+    ws->expire.log = c->log;
+    ws->expire.cancelable = 1;
+
+    ngx_http_set_ctx(r, ws, ngx_http_pubsub_ws_module);
 
     return ws;
+}
+
+
+/* how many WebSockets this worker serves */
+
+ngx_uint_t
+ngx_http_pubsub_ws_open(void)
+{
+    return ngx_http_pubsub_ws_nopen;
+}
+
+
+/* the WebSocket of an upgraded request, NULL for any other request */
+
+ngx_http_pubsub_ws_t *
+ngx_http_pubsub_ws_get(ngx_http_request_t *r)
+{
+    return ngx_http_get_module_ctx(r->main, ngx_http_pubsub_ws_module);
 }
 
 
@@ -346,16 +446,23 @@ ngx_http_pubsub_ws_create(ngx_http_request_t *r,
  * Answers 101 and takes the connection over.  The caller holds the request
  * (r->main->count++) and returns NGX_DONE; reading starts from the event
  * loop, so nothing here can finalize the request under the caller.
+ *
+ * nginx's request handler stays in charge of the connection's events, as
+ * with ngx_http_upstream_upgrade(): it calls our read and write handlers
+ * and runs posted requests.  Only a close that nginx asks for (quit and
+ * reload close idle connections) is taken first, so the client hears 1001
+ * and the owner gets its last words in.
  */
 
 void
 ngx_http_pubsub_ws_start(ngx_http_pubsub_ws_t *ws)
 {
-    ngx_int_t            rc;
-    ngx_str_t            key, name;
-    ngx_connection_t    *c;
-    ngx_table_elt_t     *h;
-    ngx_http_request_t  *r;
+    ngx_int_t                  rc;
+    ngx_str_t                  key, name;
+    ngx_connection_t          *c;
+    ngx_table_elt_t           *h;
+    ngx_http_request_t        *r;
+    ngx_http_core_loc_conf_t  *clcf;
 
     static ngx_str_t  sec_key = ngx_string("sec-websocket-key");
 
@@ -376,6 +483,16 @@ ngx_http_pubsub_ws_start(ngx_http_pubsub_ws_t *ws)
 
     c->log->action = "serving pubsub websocket";
 
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    /* small frames pushed to the client must not wait for Nagle */
+
+    if (clcf->tcp_nodelay && ngx_tcp_nodelay(c) != NGX_OK) {
+        ws->finalized = 1;
+        ngx_http_finalize_request(r, NGX_ERROR);
+        return;
+    }
+
 #if (NGX_HTTP_SSL)
 
     /*
@@ -392,8 +509,14 @@ ngx_http_pubsub_ws_start(ngx_http_pubsub_ws_t *ws)
     /* ngx_close_idle_connections() closes us with 1001 on quit and reload */
     c->idle = 1;
 
-    c->read->handler = ngx_http_pubsub_ws_read_handler;
-    c->write->handler = ngx_http_pubsub_ws_write_handler;
+    ws->started = 1;
+    ngx_http_pubsub_ws_nopen++;
+
+    ws->request_handler = c->read->handler;
+    c->read->handler = ngx_http_pubsub_ws_read_event;
+
+    r->read_event_handler = ngx_http_pubsub_ws_read_handler;
+    r->write_event_handler = ngx_http_pubsub_ws_write_handler;
 
     if (c->read->timer_set) {
         ngx_del_timer(c->read);
@@ -466,33 +589,65 @@ ngx_http_pubsub_ws_accept(ngx_http_request_t *r, ngx_str_t *key)
 }
 
 
+/* the connection's read event: nginx's handler, unless nginx closes us */
+
 static void
-ngx_http_pubsub_ws_read_handler(ngx_event_t *rev)
+ngx_http_pubsub_ws_read_event(ngx_event_t *rev)
 {
-    ssize_t                n;
-    ngx_uint_t             reads;
-    ngx_buf_t             *b;
     ngx_connection_t      *c;
     ngx_http_request_t    *r;
     ngx_http_pubsub_ws_t  *ws;
 
     c = rev->data;
     r = c->data;
-    ws = ngx_http_get_module_ctx(r, ngx_http_pubsub_module);
+    ws = ngx_http_get_module_ctx(r, ngx_http_pubsub_ws_module);
+
+    if (!c->close || ws->finalized) {
+        ws->request_handler(rev);
+        return;
+    }
+
+    /* ngx_close_idle_connections() */
+
+    ngx_http_pubsub_ws_shutdown(ws);
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the worker is exiting: 1001, what can be written now, and the end */
+
+static void
+ngx_http_pubsub_ws_shutdown(ngx_http_pubsub_ws_t *ws)
+{
+    ngx_http_pubsub_ws_close(ws, NGX_HTTP_PUBSUB_WS_GOING_AWAY,
+                             "server shutting down");
+    (void) ngx_http_pubsub_ws_flush(ws);
+    ngx_http_pubsub_ws_finalize(ws, 0);
+}
+
+
+static void
+ngx_http_pubsub_ws_read_handler(ngx_http_request_t *r)
+{
+    ssize_t                n;
+    ngx_uint_t             reads;
+    ngx_buf_t             *b;
+    ngx_event_t           *rev;
+    ngx_connection_t      *c;
+    ngx_http_pubsub_ws_t  *ws;
+
+    c = r->connection;
+    rev = c->read;
+    ws = ngx_http_get_module_ctx(r, ngx_http_pubsub_ws_module);
 
     if (ws->finalized) {
         return;
     }
 
-    if (c->close || ngx_exiting) {
-        /*
-         * worker shutdown; ngx_exiting: upgraded after the worker began
-         * exiting, when idle connections had been closed already
-         */
-        ngx_http_pubsub_ws_close(ws, NGX_HTTP_PUBSUB_WS_GOING_AWAY,
-                                 "server shutting down");
-        (void) ngx_http_pubsub_ws_flush(ws);
-        ngx_http_pubsub_ws_finalize(ws, 0);
+    if (ngx_exiting) {
+        /* upgraded after the worker began exiting and closed idle ones */
+        ngx_http_pubsub_ws_shutdown(ws);
         return;
     }
 
@@ -591,13 +746,15 @@ ngx_http_pubsub_ws_process(ngx_http_pubsub_ws_t *ws, u_char *pos,
                           "pubsub: client sent invalid websocket frame: %s",
                           p->error);
 
-            ngx_http_pubsub_ws_close(ws, p->status, p->error);
+            ngx_http_pubsub_ws_close_frame(ws, p->status, p->error);
             return NGX_DONE;
         }
 
         if (p->opcode & 0x8) {
-            ngx_memcpy(ws->control + ws->control_len, p->data, p->len);
-            ws->control_len += p->len;
+            if (p->len) {
+                ngx_memcpy(ws->control + ws->control_len, p->data, p->len);
+                ws->control_len += p->len;
+            }
 
             if (p->frame_done) {
                 ngx_http_pubsub_ws_control(ws);
@@ -626,12 +783,17 @@ ngx_http_pubsub_ws_data(ngx_http_pubsub_ws_t *ws)
 
     p = &ws->parser;
 
+    if (p->message_done) {
+        ws->stats.messages_in++;
+        ws->stats.bytes_in += p->message_len;
+    }
+
     if (p->message_opcode == NGX_HTTP_PUBSUB_WS_TEXT) {
 
         /* the protocol is binary: text is skipped, as APISIX does */
 
         if (p->message_done) {
-            ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
+            ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                           "pubsub: ignored a text message of %uL bytes, "
                           "only binary messages carry commands",
                           p->message_len);
@@ -667,8 +829,10 @@ ngx_http_pubsub_ws_data(ngx_http_pubsub_ws_t *ws)
         ws->message_size = size;
     }
 
-    ngx_memcpy(ws->message + ws->message_len, p->data, p->len);
-    ws->message_len += p->len;
+    if (p->len) {
+        ngx_memcpy(ws->message + ws->message_len, p->data, p->len);
+        ws->message_len += p->len;
+    }
 
     if (!p->message_done) {
         return NGX_OK;
@@ -710,7 +874,10 @@ ngx_http_pubsub_ws_control(ngx_http_pubsub_ws_t *ws)
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
                        "pubsub: client sent close frame");
 
-        ngx_http_pubsub_ws_close(ws, 0, NULL);
+        ws->stats.close_code = NGX_HTTP_PUBSUB_WS_NO_STATUS;
+        ws->stats.close_by_client = 1;
+
+        ngx_http_pubsub_ws_close_frame(ws, 0, NULL);
         return;
     }
 
@@ -722,15 +889,18 @@ ngx_http_pubsub_ws_control(ngx_http_pubsub_ws_t *ws)
         ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                       "pubsub: client sent invalid close frame");
 
-        ngx_http_pubsub_ws_close(ws, NGX_HTTP_PUBSUB_WS_PROTOCOL,
-                                 "invalid close frame");
+        ngx_http_pubsub_ws_close_frame(ws, NGX_HTTP_PUBSUB_WS_PROTOCOL,
+                                       "invalid close frame");
         return;
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
                    "pubsub: client sent close frame %ui", status);
 
-    ngx_http_pubsub_ws_close(ws, status, NULL);
+    ws->stats.close_code = status;
+    ws->stats.close_by_client = 1;
+
+    ngx_http_pubsub_ws_close_frame(ws, status, NULL);
 }
 
 
@@ -774,7 +944,8 @@ ngx_http_pubsub_ws_alloc_frame(ngx_http_pubsub_ws_t *ws, ngx_uint_t opcode,
 /*
  * Queues a frame from ngx_http_pubsub_ws_alloc_frame(); never blocks, never
  * finalizes: failures close the connection later from the event loop, so
- * callers may send while walking their own lists.
+ * callers may send while walking their own lists.  Last words (frames sent
+ * from the closing handler) go out whatever the queue holds.
  */
 
 ngx_int_t
@@ -789,8 +960,9 @@ ngx_http_pubsub_ws_send(ngx_http_pubsub_ws_t *ws, ngx_chain_t *cl)
 
     size = cl->buf->last - cl->buf->pos;
 
-    if (ws->out && ws->out_bytes + size > ws->conf->max_output) {
-
+    if (ws->out && ws->out_bytes + size > ws->conf->max_output
+        && !ws->last_words)
+    {
         /* what the socket takes now does not count against the limit */
 
         if (ngx_http_pubsub_ws_flush(ws) == NGX_ERROR) {
@@ -798,22 +970,52 @@ ngx_http_pubsub_ws_send(ngx_http_pubsub_ws_t *ws, ngx_chain_t *cl)
             ngx_http_pubsub_ws_fail(ws);
             return NGX_ERROR;
         }
+
+        if (ws->out && ws->out_bytes + size > ws->conf->max_output) {
+            ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
+                          "pubsub: client does not read, output queue "
+                          "over %uz bytes, closing connection",
+                          ws->conf->max_output);
+
+            ngx_free(cl);
+            ngx_http_pubsub_ws_fail(ws);
+            return NGX_ERROR;
+        }
     }
 
-    if (ws->out && ws->out_bytes + size > ws->conf->max_output) {
-        ngx_log_error(NGX_LOG_WARN, ws->connection->log, 0,
-                      "pubsub: client does not read, output queue "
-                      "over %uz bytes, closing connection",
-                      ws->conf->max_output);
-
-        ngx_free(cl);
-        ngx_http_pubsub_ws_fail(ws);
-        return NGX_ERROR;
-    }
+    ws->stats.messages_out++;
+    ws->stats.bytes_out += size;
 
     ngx_http_pubsub_ws_queue(ws, cl);
 
     return NGX_OK;
+}
+
+
+/*
+ * How many bytes a message may take now without the output queue going
+ * over pubsub_output_queue_size; any number when nothing waits, as one
+ * message is always sent.
+ */
+
+size_t
+ngx_http_pubsub_ws_room(ngx_http_pubsub_ws_t *ws)
+{
+    if (ws->out == NULL) {
+        return NGX_MAX_SIZE_T_VALUE;
+    }
+
+    return (ws->out_bytes < ws->conf->max_output)
+           ? ws->conf->max_output - ws->out_bytes : 0;
+}
+
+
+/* the drain handler is called once the queue is down to half its size */
+
+void
+ngx_http_pubsub_ws_want_drain(ngx_http_pubsub_ws_t *ws)
+{
+    ws->want_drain = 1;
 }
 
 
@@ -848,9 +1050,35 @@ ngx_http_pubsub_ws_send_control(ngx_http_pubsub_ws_t *ws, ngx_uint_t opcode,
         return;
     }
 
-    cl->buf->last = ngx_cpymem(cl->buf->last, data, len);
+    if (len) {
+        cl->buf->last = ngx_cpymem(cl->buf->last, data, len);
+    }
 
     (void) ngx_http_pubsub_ws_send(ws, cl);
+}
+
+
+/*
+ * The server closes the connection for a reason it can announce: the
+ * owner sends its last words (whatever the output queue holds), then the
+ * close frame goes out.
+ */
+
+void
+ngx_http_pubsub_ws_close(ngx_http_pubsub_ws_t *ws, ngx_uint_t status,
+    const char *reason)
+{
+    if (ws->closing || ws->failed || ws->finalized) {
+        return;
+    }
+
+    if (ws->closing_handler) {
+        ws->last_words = 1;
+        ws->closing_handler(ws, status);
+        ws->last_words = 0;
+    }
+
+    ngx_http_pubsub_ws_close_frame(ws, status, reason);
 }
 
 
@@ -859,8 +1087,8 @@ ngx_http_pubsub_ws_send_control(ngx_http_pubsub_ws_t *ws, ngx_uint_t opcode,
  * the connection closes once it is written.
  */
 
-void
-ngx_http_pubsub_ws_close(ngx_http_pubsub_ws_t *ws, ngx_uint_t status,
+static void
+ngx_http_pubsub_ws_close_frame(ngx_http_pubsub_ws_t *ws, ngx_uint_t status,
     const char *reason)
 {
     size_t        len;
@@ -868,6 +1096,10 @@ ngx_http_pubsub_ws_close(ngx_http_pubsub_ws_t *ws, ngx_uint_t status,
 
     if (ws->closing || ws->failed || ws->finalized) {
         return;
+    }
+
+    if (ws->stats.close_code == 0) {
+        ws->stats.close_code = status ? status : NGX_HTTP_PUBSUB_WS_NO_STATUS;
     }
 
     len = 0;
@@ -885,7 +1117,10 @@ ngx_http_pubsub_ws_close(ngx_http_pubsub_ws_t *ws, ngx_uint_t status,
     if (status) {
         *cl->buf->last++ = (u_char) (status >> 8);
         *cl->buf->last++ = (u_char) status;
-        cl->buf->last = ngx_cpymem(cl->buf->last, reason, len - 2);
+
+        if (len > 2) {
+            cl->buf->last = ngx_cpymem(cl->buf->last, reason, len - 2);
+        }
     }
 
     ngx_http_pubsub_ws_queue(ws, cl);
@@ -895,16 +1130,16 @@ ngx_http_pubsub_ws_close(ngx_http_pubsub_ws_t *ws, ngx_uint_t status,
 
 
 static void
-ngx_http_pubsub_ws_write_handler(ngx_event_t *wev)
+ngx_http_pubsub_ws_write_handler(ngx_http_request_t *r)
 {
     ngx_int_t              rc;
+    ngx_event_t           *wev;
     ngx_connection_t      *c;
-    ngx_http_request_t    *r;
     ngx_http_pubsub_ws_t  *ws;
 
-    c = wev->data;
-    r = c->data;
-    ws = ngx_http_get_module_ctx(r, ngx_http_pubsub_module);
+    c = r->connection;
+    wev = c->write;
+    ws = ngx_http_get_module_ctx(r, ngx_http_pubsub_ws_module);
 
     if (ws->finalized) {
         return;
@@ -932,6 +1167,18 @@ ngx_http_pubsub_ws_write_handler(ngx_event_t *wev)
 
     if (rc == NGX_OK && ws->closing) {
         ngx_http_pubsub_ws_finalize(ws, 1);
+        return;
+    }
+
+    if (ws->want_drain && !ws->closing
+        && ws->out_bytes <= ws->conf->max_output / 2)
+    {
+        /* writers that found no room may go on */
+        ws->want_drain = 0;
+
+        if (ws->drain_handler) {
+            ws->drain_handler(ws);
+        }
     }
 }
 
@@ -1073,19 +1320,46 @@ ngx_http_pubsub_ws_idle_handler(ngx_event_t *ev)
 
 
 /*
- * Ends the request from an event handler of ours: our handlers replaced
- * ngx_http_request_handler(), so posted requests (nginx terminates through
- * one) are run here.
+ * The connection may live "after" ms more (0: it is over already); then it
+ * closes with 1008, its owner's last words first.
+ */
+
+void
+ngx_http_pubsub_ws_expire_at(ngx_http_pubsub_ws_t *ws, ngx_msec_t after)
+{
+    if (ws->expire.timer_set) {
+        ngx_del_timer(&ws->expire);
+    }
+
+    ngx_add_timer(&ws->expire, after);
+}
+
+
+static void
+ngx_http_pubsub_ws_expire_handler(ngx_event_t *ev)
+{
+    ngx_http_pubsub_ws_t  *ws;
+
+    ws = ev->data;
+
+    ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
+                  "pubsub: connection expired (pubsub_expires), closing");
+
+    ngx_http_pubsub_ws_close(ws, NGX_HTTP_PUBSUB_WS_POLICY, "expired");
+}
+
+
+/*
+ * Ends the request from one of our handlers; nginx's request handler runs
+ * posted requests after us (nginx terminates through one).
  */
 
 static void
 ngx_http_pubsub_ws_finalize(ngx_http_pubsub_ws_t *ws, ngx_int_t graceful)
 {
-    ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
     r = ws->request;
-    c = ws->connection;
 
     ngx_http_pubsub_ws_cleanup(ws);
 
@@ -1097,8 +1371,6 @@ ngx_http_pubsub_ws_finalize(ngx_http_pubsub_ws_t *ws, ngx_int_t graceful)
     } else {
         ngx_http_finalize_request(r, NGX_ERROR);
     }
-
-    ngx_http_run_posted_requests(c);
 }
 
 
@@ -1117,12 +1389,20 @@ ngx_http_pubsub_ws_cleanup(void *data)
 
     ws->finalized = 1;
 
+    if (ws->started) {
+        ngx_http_pubsub_ws_nopen--;
+    }
+
     if (ws->ping.timer_set) {
         ngx_del_timer(&ws->ping);
     }
 
     if (ws->idle.timer_set) {
         ngx_del_timer(&ws->idle);
+    }
+
+    if (ws->expire.timer_set) {
+        ngx_del_timer(&ws->expire);
     }
 
     if (ws->close_handler) {
@@ -1142,4 +1422,54 @@ ngx_http_pubsub_ws_cleanup(void *data)
         ngx_free(ws->message);
         ws->message = NULL;
     }
+}
+
+
+static void *
+ngx_http_pubsub_ws_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_pubsub_ws_conf_t  *conf;
+
+    conf = ngx_palloc(cf->pool, sizeof(ngx_http_pubsub_ws_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    conf->max_message = NGX_CONF_UNSET_SIZE;
+    conf->max_output = NGX_CONF_UNSET_SIZE;
+    conf->ping_interval = NGX_CONF_UNSET_MSEC;
+    conf->idle_timeout = NGX_CONF_UNSET_MSEC;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_pubsub_ws_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_pubsub_ws_conf_t *prev = parent;
+    ngx_http_pubsub_ws_conf_t *conf = child;
+
+    ngx_conf_merge_size_value(conf->max_message, prev->max_message,
+                              1024 * 1024);
+    ngx_conf_merge_size_value(conf->max_output, prev->max_output,
+                              4 * 1024 * 1024);
+    ngx_conf_merge_msec_value(conf->ping_interval, prev->ping_interval, 0);
+    ngx_conf_merge_msec_value(conf->idle_timeout, prev->idle_timeout, 0);
+
+    if (conf->max_message < 16) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"pubsub_max_message_size\" must be at least "
+                           "16 bytes");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->max_output < 1024) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"pubsub_output_queue_size\" must be at least "
+                           "1k");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }

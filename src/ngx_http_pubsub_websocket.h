@@ -18,7 +18,9 @@
 /*
  * An RFC 6455 server on an upgraded nginx request: handshake, frames,
  * ping/pong, close, limits and a bounded output queue.  It hands complete
- * binary messages to its owner and knows nothing of what they mean.
+ * binary messages to its owner and knows nothing of what they mean.  It is
+ * an nginx module of its own (ngx_http_pubsub_ws_module) for its
+ * directives and its per-request context.
  */
 
 
@@ -29,7 +31,9 @@ typedef struct ngx_http_pubsub_ws_s  ngx_http_pubsub_ws_t;
 
 typedef void (*ngx_http_pubsub_ws_message_pt)(ngx_http_pubsub_ws_t *ws,
     u_char *data, size_t len);
-typedef void (*ngx_http_pubsub_ws_close_pt)(ngx_http_pubsub_ws_t *ws);
+typedef void (*ngx_http_pubsub_ws_event_pt)(ngx_http_pubsub_ws_t *ws);
+typedef void (*ngx_http_pubsub_ws_closing_pt)(ngx_http_pubsub_ws_t *ws,
+    ngx_uint_t status);
 
 
 typedef struct {
@@ -40,14 +44,33 @@ typedef struct {
 } ngx_http_pubsub_ws_conf_t;
 
 
+/* what one connection did, for log variables and metrics */
+
+typedef struct {
+    ngx_uint_t                       messages_in;
+    ngx_uint_t                       messages_out;
+    off_t                            bytes_in;      /* message payloads */
+    off_t                            bytes_out;
+    ngx_uint_t                       close_code;    /* 0: none */
+    unsigned                         close_by_client:1;
+} ngx_http_pubsub_ws_stats_t;
+
+
 struct ngx_http_pubsub_ws_s {
     ngx_http_request_t              *request;
     ngx_connection_t                *connection;
     ngx_http_pubsub_ws_conf_t       *conf;
 
-    /* the owner's: called for each binary message, and once on close */
+    /*
+     * The owner's: message for each binary message; drain when the output
+     * queue has room again after a writer found none; closing right before
+     * the server queues its close frame, the last moment to send; close
+     * once, when the connection goes away.
+     */
     ngx_http_pubsub_ws_message_pt    message_handler;
-    ngx_http_pubsub_ws_close_pt      close_handler;
+    ngx_http_pubsub_ws_event_pt      drain_handler;
+    ngx_http_pubsub_ws_closing_pt    closing_handler;
+    ngx_http_pubsub_ws_event_pt      close_handler;
     void                            *data;
 
     ngx_http_pubsub_ws_parser_t      parser;
@@ -65,30 +88,46 @@ struct ngx_http_pubsub_ws_s {
 
     ngx_event_t                      ping;
     ngx_event_t                      idle;
+    ngx_event_t                      expire;
+
+    ngx_event_handler_pt             request_handler;   /* nginx's */
 
     ngx_msec_t                       last_read;
     ngx_msec_t                       send_timeout;
     size_t                           send_lowat;
 
+    ngx_http_pubsub_ws_stats_t       stats;
+
+    unsigned                         started:1;
     unsigned                         closing:1;     /* close frame queued */
     unsigned                         failed:1;      /* close, no frame */
     unsigned                         finalized:1;
     unsigned                         read_blocked:1;
+    unsigned                         want_drain:1;
+    unsigned                         last_words:1;  /* in closing_handler */
     unsigned                         in_read:1;
 };
 
 
 ngx_int_t ngx_http_pubsub_ws_handshake(ngx_http_request_t *r);
 ngx_int_t ngx_http_pubsub_ws_upgrade_required(ngx_http_request_t *r);
-ngx_http_pubsub_ws_t *ngx_http_pubsub_ws_create(ngx_http_request_t *r,
-    ngx_http_pubsub_ws_conf_t *conf);
+ngx_http_pubsub_ws_t *ngx_http_pubsub_ws_create(ngx_http_request_t *r);
 void ngx_http_pubsub_ws_start(ngx_http_pubsub_ws_t *ws);
+ngx_http_pubsub_ws_t *ngx_http_pubsub_ws_get(ngx_http_request_t *r);
+ngx_uint_t ngx_http_pubsub_ws_open(void);
 
 ngx_chain_t *ngx_http_pubsub_ws_alloc_frame(ngx_http_pubsub_ws_t *ws,
     ngx_uint_t opcode, size_t len);
 ngx_int_t ngx_http_pubsub_ws_send(ngx_http_pubsub_ws_t *ws, ngx_chain_t *cl);
+size_t ngx_http_pubsub_ws_room(ngx_http_pubsub_ws_t *ws);
+void ngx_http_pubsub_ws_want_drain(ngx_http_pubsub_ws_t *ws);
 void ngx_http_pubsub_ws_close(ngx_http_pubsub_ws_t *ws, ngx_uint_t status,
     const char *reason);
+void ngx_http_pubsub_ws_expire_at(ngx_http_pubsub_ws_t *ws,
+    ngx_msec_t after);
+
+
+extern ngx_module_t  ngx_http_pubsub_ws_module;
 
 
 #endif /* _NGX_HTTP_PUBSUB_WEBSOCKET_H_INCLUDED_ */

@@ -1,0 +1,1165 @@
+
+/*
+ * Copyright (C) ngx_http_pubsub_kafka_module authors
+ */
+
+
+/*
+ * Readers: read positions in a partition, each with its window of
+ * encoded messages and its waiters.  The tail reader follows the end and
+ * is never moved for history; the other one sweeps: it serves the offsets
+ * waited for in one pass, going back once to the lowest it passed over.
+ * Knows nothing of commands: waiters are fetches or subscriptions.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_pubsub_kafka.h"
+
+
+typedef struct {
+    ngx_http_pubsub_kafka_reader_t      *reader;
+    rd_kafka_topic_t                    *rkt;
+    int32_t                              id;
+} ngx_http_pubsub_kafka_stop_t;
+
+
+static void ngx_http_pubsub_kafka_dispatch_waiter(
+    ngx_http_pubsub_kafka_waiter_t *w);
+static ngx_http_pubsub_kafka_reader_t *ngx_http_pubsub_kafka_role(
+    ngx_http_pubsub_kafka_part_t *p, ngx_uint_t tail);
+static void ngx_http_pubsub_kafka_wait(ngx_http_pubsub_kafka_reader_t *r,
+    ngx_http_pubsub_kafka_waiter_t *w);
+static void ngx_http_pubsub_kafka_wait_behind(
+    ngx_http_pubsub_kafka_reader_t *r, ngx_http_pubsub_kafka_waiter_t *w);
+static void ngx_http_pubsub_kafka_hold(ngx_http_pubsub_kafka_waiter_t *w);
+static ngx_int_t ngx_http_pubsub_kafka_start(
+    ngx_http_pubsub_kafka_reader_t *r, int64_t offset, ngx_uint_t tail);
+static void ngx_http_pubsub_kafka_rewind(ngx_http_pubsub_kafka_reader_t *r);
+static ngx_int_t ngx_http_pubsub_kafka_seek(ngx_http_pubsub_kafka_reader_t *r,
+    int64_t offset);
+static void ngx_http_pubsub_kafka_pause(ngx_http_pubsub_kafka_reader_t *r,
+    ngx_uint_t pause);
+static void ngx_http_pubsub_kafka_roles(ngx_http_pubsub_kafka_reader_t *r);
+static void ngx_http_pubsub_kafka_redispatch(ngx_queue_t *list);
+static ngx_int_t ngx_http_pubsub_kafka_append(
+    ngx_http_pubsub_kafka_reader_t *r, rd_kafka_message_t *m);
+static void ngx_http_pubsub_kafka_reader_fail(
+    ngx_http_pubsub_kafka_reader_t *r, rd_kafka_resp_err_t err);
+static void ngx_http_pubsub_kafka_stop_run(ngx_http_pubsub_kafka_task_t *t);
+static void ngx_http_pubsub_kafka_stop_done(ngx_http_pubsub_kafka_task_t *t);
+
+
+/*
+ * Where a waiter goes: a window that holds its offset serves it now; a
+ * reader whose next message is that offset, or that is on its way there,
+ * serves it when it arrives; a waiter behind the sweeping reader waits for
+ * its next pass; otherwise a look-up of the partition decides between an
+ * error and starting a reader.  Calls w->ready() or w->fail(), or queues w.
+ */
+
+void
+ngx_http_pubsub_kafka_dispatch(ngx_http_pubsub_kafka_waiter_t *w)
+{
+    ngx_http_pubsub_kafka_part_t  *p;
+
+    p = w->partition;
+
+    p->busy++;
+    ngx_http_pubsub_kafka_dispatch_waiter(w);
+    ngx_http_pubsub_kafka_partition_unbusy(p);
+}
+
+
+static void
+ngx_http_pubsub_kafka_dispatch_waiter(ngx_http_pubsub_kafka_waiter_t *w)
+{
+    int64_t                           o;
+    ngx_int_t                         rc;
+    ngx_uint_t                        i, score, best;
+    ngx_http_pubsub_kafka_part_t     *p;
+    ngx_http_pubsub_kafka_reader_t   *r, *found, *tail, *sweep;
+
+    p = w->partition;
+    o = w->offset;
+
+    /* a window that has it now first, the tail reader's before others */
+
+    found = NULL;
+    best = 0;
+
+    for (i = 0; i < NGX_HTTP_PUBSUB_KAFKA_READERS; i++) {
+        r = &p->readers[i];
+
+        if (!r->running || r->stopping || o < r->first || o > r->next) {
+            continue;
+        }
+
+        score = 1 + (o < r->next ? 2 : 0) + (r->tail ? 1 : 0);
+
+        if (score > best) {
+            found = r;
+            best = score;
+        }
+    }
+
+    if (found) {
+        if (o < found->next) {
+            w->reader = found;
+            found->used = ngx_current_msec;
+            w->ready(w);
+
+        } else {
+            ngx_http_pubsub_kafka_wait(found, w);
+        }
+
+        return;
+    }
+
+    if (p->lookup || !w->looked_up) {
+        ngx_http_pubsub_kafka_hold(w);
+
+        if (p->lookup) {
+            return;
+        }
+
+        rc = ngx_http_pubsub_kafka_lookup(p, w->timeout);
+
+        if (rc != NGX_OK) {
+            ngx_http_pubsub_kafka_fail_waiters(&p->pending,
+                                           (rc == NGX_BUSY)
+                                           ? "too many look-ups in flight"
+                                           : "internal error",
+                                           (rc == NGX_BUSY)
+                                           ? RD_KAFKA_RESP_ERR__QUEUE_FULL
+                                           : RD_KAFKA_RESP_ERR__FAIL);
+        }
+
+        return;
+    }
+
+    if (o < p->low || o > p->high) {
+        w->fail(w, "OFFSET_OUT_OF_RANGE",
+                RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE);
+        return;
+    }
+
+    tail = ngx_http_pubsub_kafka_role(p, 1);
+    sweep = ngx_http_pubsub_kafka_role(p, 0);
+
+    if (tail && !tail->stopping && tail->next < o) {
+        /* the tail reader will get there */
+        ngx_http_pubsub_kafka_wait(tail, w);
+        return;
+    }
+
+    if (sweep && sweep->stopping) {
+        /* history is read again once it has stopped */
+        ngx_http_pubsub_kafka_hold(w);
+        return;
+    }
+
+    if (sweep) {
+        if (o >= sweep->next) {
+            ngx_http_pubsub_kafka_wait(sweep, w);
+            return;
+        }
+
+        ngx_http_pubsub_kafka_wait_behind(sweep, w);
+
+        if (sweep->nwaiters == 0) {
+            ngx_http_pubsub_kafka_rewind(sweep);
+        }
+
+        return;
+    }
+
+    if (tail && tail->stopping) {
+        ngx_http_pubsub_kafka_hold(w);
+        return;
+    }
+
+    for (i = 0; i < NGX_HTTP_PUBSUB_KAFKA_READERS; i++) {
+        r = &p->readers[i];
+
+        if (ngx_http_pubsub_kafka_reader_busy(r)) {
+            continue;
+        }
+
+        if (ngx_http_pubsub_kafka_start(r, o, tail == NULL && o >= p->high)
+            != NGX_OK)
+        {
+            w->fail(w, "failed to start reading", RD_KAFKA_RESP_ERR__FAIL);
+            return;
+        }
+
+        ngx_http_pubsub_kafka_wait(r, w);
+        return;
+    }
+
+    /* both busy: cannot happen with a tail and a sweeper, but be safe */
+
+    ngx_http_pubsub_kafka_hold(w);
+}
+
+
+/* the tail reader (tail 1) or the sweeping one, running or stopping */
+
+static ngx_http_pubsub_kafka_reader_t *
+ngx_http_pubsub_kafka_role(ngx_http_pubsub_kafka_part_t *p, ngx_uint_t tail)
+{
+    ngx_uint_t                       i;
+    ngx_http_pubsub_kafka_reader_t  *r;
+
+    for (i = 0; i < NGX_HTTP_PUBSUB_KAFKA_READERS; i++) {
+        r = &p->readers[i];
+
+        if (ngx_http_pubsub_kafka_reader_busy(r) && r->tail == tail) {
+            return r;
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_pubsub_kafka_wait(ngx_http_pubsub_kafka_reader_t *r,
+    ngx_http_pubsub_kafka_waiter_t *w)
+{
+    w->reader = r;
+    w->queued = 1;
+
+    ngx_queue_insert_tail(&r->waiters, &w->queue);
+    r->nwaiters++;
+    r->partition->topic->client->nwaiters++;
+    r->used = ngx_current_msec;
+
+    if (r->paused) {
+        ngx_http_pubsub_kafka_pause(r, 0);
+    }
+
+    /* last: it may end the waiter */
+
+    if (w->waiting) {
+        w->waiting(w);
+    }
+}
+
+
+static void
+ngx_http_pubsub_kafka_wait_behind(ngx_http_pubsub_kafka_reader_t *r,
+    ngx_http_pubsub_kafka_waiter_t *w)
+{
+    w->reader = r;
+    w->queued = 1;
+    w->behind = 1;
+
+    ngx_queue_insert_tail(&r->behind, &w->queue);
+    r->nbehind++;
+}
+
+
+static void
+ngx_http_pubsub_kafka_hold(ngx_http_pubsub_kafka_waiter_t *w)
+{
+    w->reader = NULL;
+    w->queued = 1;
+    w->pending = 1;
+
+    ngx_queue_insert_tail(&w->partition->pending, &w->queue);
+}
+
+
+/* the waiter leaves whatever list it is on */
+
+void
+ngx_http_pubsub_kafka_unwait(ngx_http_pubsub_kafka_waiter_t *w)
+{
+    ngx_http_pubsub_kafka_reader_t  *r;
+
+    if (!w->queued) {
+        return;
+    }
+
+    ngx_queue_remove(&w->queue);
+    w->queued = 0;
+
+    r = w->reader;
+
+    if (w->pending) {
+        w->pending = 0;
+
+    } else if (w->behind) {
+        w->behind = 0;
+        r->nbehind--;
+
+    } else {
+        r->nwaiters--;
+        r->partition->topic->client->nwaiters--;
+    }
+}
+
+
+/* waiters held for a look-up or a stopping reader get another chance */
+
+void
+ngx_http_pubsub_kafka_retry(ngx_http_pubsub_kafka_part_t *p)
+{
+    ngx_queue_t                      pending, *q;
+    ngx_http_pubsub_kafka_waiter_t  *w;
+
+    if (p->lookup || ngx_queue_empty(&p->pending)) {
+        return;
+    }
+
+    p->busy++;
+
+    ngx_queue_init(&pending);
+    ngx_queue_add(&pending, &p->pending);
+    ngx_queue_init(&p->pending);
+
+    for (q = ngx_queue_head(&pending);
+         q != ngx_queue_sentinel(&pending);
+         q = ngx_queue_next(q))
+    {
+        w = ngx_queue_data(q, ngx_http_pubsub_kafka_waiter_t, queue);
+        w->looked_up = p->valid;
+    }
+
+    while (!ngx_queue_empty(&pending)) {
+        q = ngx_queue_head(&pending);
+        ngx_queue_remove(q);
+
+        w = ngx_queue_data(q, ngx_http_pubsub_kafka_waiter_t, queue);
+        w->queued = 0;
+        w->pending = 0;
+
+        if (w->verdict) {
+            /* it waited for the look-up only */
+            w->verdict = 0;
+            w->reader = NULL;
+            w->ready(w);
+            continue;
+        }
+
+        ngx_http_pubsub_kafka_dispatch(w);
+    }
+
+    ngx_http_pubsub_kafka_partition_unbusy(p);
+}
+
+
+/* every waiter of a list fails with the same reason */
+
+void
+ngx_http_pubsub_kafka_fail_waiters(ngx_queue_t *list, const char *reason,
+    rd_kafka_resp_err_t err)
+{
+    ngx_queue_t                      *q;
+    ngx_http_pubsub_kafka_waiter_t   *w;
+
+    while (!ngx_queue_empty(list)) {
+        q = ngx_queue_head(list);
+        w = ngx_queue_data(q, ngx_http_pubsub_kafka_waiter_t, queue);
+
+        ngx_http_pubsub_kafka_unwait(w);
+        w->fail(w, reason, err);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_pubsub_kafka_start(ngx_http_pubsub_kafka_reader_t *r,
+    int64_t offset, ngx_uint_t tail)
+{
+    ngx_http_pubsub_kafka_part_t     *p;
+    ngx_http_pubsub_kafka_topic_t    *t;
+    ngx_http_pubsub_kafka_client_t   *kc;
+    ngx_http_pubsub_kafka_handle_t   *h;
+
+    p = r->partition;
+    t = p->topic;
+    kc = t->client;
+    h = &kc->handles[r->index];
+
+    if (t->rkt[r->index] == NULL) {
+        t->rkt[r->index] = rd_kafka_topic_new(h->rk, (char *) t->data, NULL);
+
+        if (t->rkt[r->index] == NULL) {
+            ngx_log_error(NGX_LOG_ERR, kc->log, 0,
+                          "pubsub: rd_kafka_topic_new(\"%V\") failed: %s",
+                          &t->sn.str,
+                          rd_kafka_err2str(rd_kafka_last_error()));
+            return NGX_ERROR;
+        }
+    }
+
+    /* asynchronous: librdkafka's threads start fetching */
+
+    if (rd_kafka_consume_start_queue(t->rkt[r->index], p->id, offset,
+                                     h->fetchq)
+        == -1)
+    {
+        ngx_log_error(NGX_LOG_ERR, kc->log, 0,
+                      "pubsub: rd_kafka_consume_start_queue(\"%V\", %D) "
+                      "failed: %s", &t->sn.str, p->id,
+                      rd_kafka_err2str(rd_kafka_last_error()));
+        return NGX_ERROR;
+    }
+
+    r->first = offset;
+    r->next = offset;
+
+    /* a partition paused before it was stopped stays paused in librdkafka */
+
+    if (r->paused) {
+        ngx_http_pubsub_kafka_pause(r, 0);
+    }
+
+    r->running = 1;
+    r->tail = tail;
+    r->checked = kc->errors;
+    r->used = ngx_current_msec;
+
+    kc->nreaders++;
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, kc->log, 0,
+                   "pubsub: kafka reader #%ui of \"%V\" partition %D "
+                   "started at %L%s", r->index, &t->sn.str, p->id, offset,
+                   tail ? " (tail)" : "");
+
+    return NGX_OK;
+}
+
+
+/*
+ * The sweeping reader goes back, once, to the lowest offset waited for
+ * behind it, and serves every waiter as it passes its offset.
+ */
+
+static void
+ngx_http_pubsub_kafka_rewind(ngx_http_pubsub_kafka_reader_t *r)
+{
+    int64_t                           min;
+    ngx_queue_t                      *q;
+    ngx_http_pubsub_kafka_waiter_t   *w;
+
+    if (r->nbehind == 0) {
+        return;
+    }
+
+    min = -1;
+
+    for (q = ngx_queue_head(&r->behind);
+         q != ngx_queue_sentinel(&r->behind);
+         q = ngx_queue_next(q))
+    {
+        w = ngx_queue_data(q, ngx_http_pubsub_kafka_waiter_t, queue);
+
+        if (min == -1 || w->offset < min) {
+            min = w->offset;
+        }
+    }
+
+    if (ngx_http_pubsub_kafka_seek(r, min) != NGX_OK) {
+        ngx_http_pubsub_kafka_fail_waiters(&r->behind, "failed to seek",
+                                           RD_KAFKA_RESP_ERR__FAIL);
+        return;
+    }
+
+    while (!ngx_queue_empty(&r->behind)) {
+        q = ngx_queue_head(&r->behind);
+        w = ngx_queue_data(q, ngx_http_pubsub_kafka_waiter_t, queue);
+
+        ngx_http_pubsub_kafka_unwait(w);
+        ngx_http_pubsub_kafka_wait(r, w);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_pubsub_kafka_seek(ngx_http_pubsub_kafka_reader_t *r, int64_t offset)
+{
+    rd_kafka_resp_err_t              err;
+    ngx_http_pubsub_kafka_part_t    *p;
+    ngx_http_pubsub_kafka_topic_t   *t;
+
+    p = r->partition;
+    t = p->topic;
+
+    /*
+     * timeout 0: asynchronous; messages already queued from the old
+     * position are dropped by librdkafka's version barrier
+     */
+
+    err = rd_kafka_seek(t->rkt[r->index], p->id, offset, 0);
+
+    if (err) {
+        ngx_log_error(NGX_LOG_ERR, t->client->log, 0,
+                      "pubsub: rd_kafka_seek(\"%V\", %D, %L) failed: %s",
+                      &t->sn.str, p->id, offset, rd_kafka_err2str(err));
+        return NGX_ERROR;
+    }
+
+    ngx_http_pubsub_kafka_free_window(r);
+
+    r->first = offset;
+    r->next = offset;
+
+    p->seeks++;
+    t->client->nseeks++;
+
+    if (r->paused) {
+        ngx_http_pubsub_kafka_pause(r, 0);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A sweeping reader with a full window and nobody waiting for more stops
+ * fetching until somebody does: it reads at most one window ahead of its
+ * clients.  librdkafka drops what it fetched ahead when paused, so the
+ * reader resumes from its own next offset.
+ */
+
+static void
+ngx_http_pubsub_kafka_pause(ngx_http_pubsub_kafka_reader_t *r,
+    ngx_uint_t pause)
+{
+    rd_kafka_resp_err_t               err;
+    ngx_http_pubsub_kafka_part_t     *p;
+    ngx_http_pubsub_kafka_topic_t    *t;
+    ngx_http_pubsub_kafka_client_t   *kc;
+    rd_kafka_topic_partition_list_t  *list;
+
+    p = r->partition;
+    t = p->topic;
+    kc = t->client;
+
+    list = rd_kafka_topic_partition_list_new(1);
+    (void) rd_kafka_topic_partition_list_add(list, (char *) t->data, p->id);
+
+    if (pause) {
+        err = rd_kafka_pause_partitions(kc->handles[r->index].rk, list);
+
+    } else {
+        err = rd_kafka_seek(t->rkt[r->index], p->id, r->next, 0);
+
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            err = rd_kafka_resume_partitions(kc->handles[r->index].rk, list);
+        }
+    }
+
+    /* the list holds references to librdkafka's partitions */
+    rd_kafka_topic_partition_list_destroy(list);
+
+    if (err) {
+        ngx_log_error(NGX_LOG_ERR, kc->log, 0,
+                      "pubsub: kafka %s of \"%V\" partition %D failed: %s",
+                      pause ? "pause" : "resume", &t->sn.str, p->id,
+                      rd_kafka_err2str(err));
+        return;
+    }
+
+    r->paused = pause;
+}
+
+
+/* a message from librdkafka, for the reader of that handle */
+
+void
+ngx_http_pubsub_kafka_deliver(ngx_http_pubsub_kafka_handle_t *h,
+    rd_kafka_message_t *m)
+{
+    ngx_http_pubsub_kafka_part_t     *p;
+    ngx_http_pubsub_kafka_reader_t   *r;
+    ngx_http_pubsub_kafka_client_t   *kc;
+
+    kc = h->client;
+
+    if (m->rkt == NULL) {
+        if (m->err) {
+            ngx_log_error(NGX_LOG_ERR, kc->log, 0,
+                          "pubsub: kafka consumer error: %s",
+                          rd_kafka_err2str(m->err));
+        }
+
+        return;
+    }
+
+    p = ngx_http_pubsub_kafka_find_message(h, m);
+
+    if (p == NULL) {
+        return;
+    }
+
+    r = &p->readers[h->index];
+
+    if (!r->running || r->stopping || r->paused) {
+        return;
+    }
+
+    if (m->err) {
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_INFO, kc->log, 0,
+                      "pubsub: kafka topic \"%V\" partition %D "
+                      "at %L: %s", &p->topic->sn.str, p->id, m->offset,
+                      rd_kafka_message_errstr(m));
+
+        ngx_http_pubsub_kafka_reader_fail(r, m->err);
+        return;
+    }
+
+    if (m->offset < r->next) {
+        /* already had it */
+        return;
+    }
+
+    if (ngx_http_pubsub_kafka_append(r, m) != NGX_OK) {
+        return;
+    }
+
+    if (r->next > p->high) {
+        p->high = r->next;
+    }
+
+    if (r->nwaiters) {
+        if (!r->touched) {
+            r->touched = 1;
+            ngx_queue_insert_tail(&kc->touched, &r->touch);
+        }
+
+    } else if (!r->tail && r->bytes >= kc->cluster->buffer_size) {
+        ngx_http_pubsub_kafka_pause(r, 1);
+    }
+}
+
+
+/*
+ * Encodes the message once, as the bytes of one "messages" entry of a
+ * KafkaFetchResp, and adds it to the reader's window, which keeps the
+ * newest messages within pubsub_kafka_buffer_size.
+ */
+
+static ngx_int_t
+ngx_http_pubsub_kafka_append(ngx_http_pubsub_kafka_reader_t *r,
+    rd_kafka_message_t *m)
+{
+    size_t                            size, nlen, vlen;
+    ngx_uint_t                        n, i;
+    ngx_queue_t                      *q;
+    const char                       *name;
+    const void                       *value;
+    rd_kafka_headers_t               *hdrs;
+    ngx_http_pubsub_kafka_msg_t      *msg;
+    ngx_http_pubsub_pb_record_t       rec;
+    ngx_http_pubsub_pb_layout_t       layout;
+    ngx_http_pubsub_pb_header_t      *h;
+    ngx_http_pubsub_kafka_client_t   *kc;
+
+    kc = r->partition->topic->client;
+
+    rec.offset = m->offset;
+    rec.timestamp = rd_kafka_message_timestamp(m, NULL);
+    rec.key = m->key;
+    rec.key_len = m->key_len;
+    rec.value = m->payload;
+    rec.value_len = m->len;
+    rec.partition = m->partition;
+    rec.headers = NULL;
+    rec.nheaders = 0;
+
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        n = rd_kafka_header_cnt(hdrs);
+
+        if (n > kc->nheaders) {
+            h = ngx_alloc(n * sizeof(ngx_http_pubsub_pb_header_t), kc->log);
+            if (h == NULL) {
+                return NGX_ERROR;
+            }
+
+            if (kc->headers) {
+                ngx_free(kc->headers);
+            }
+
+            kc->headers = h;
+            kc->nheaders = n;
+        }
+
+        for (i = 0; i < n; i++) {
+            if (rd_kafka_header_get_all(hdrs, i, &name, &value, &vlen)
+                != RD_KAFKA_RESP_ERR_NO_ERROR)
+            {
+                break;
+            }
+
+            nlen = ngx_strlen(name);
+
+            kc->headers[i].key = (u_char *) name;
+            kc->headers[i].key_len = nlen;
+            kc->headers[i].value = (u_char *) value;
+            kc->headers[i].value_len = value ? vlen : 0;
+        }
+
+        rec.headers = kc->headers;
+        rec.nheaders = i;
+    }
+
+    size = ngx_http_pubsub_record_size(&rec);
+
+    msg = ngx_alloc(offsetof(ngx_http_pubsub_kafka_msg_t, data) + size,
+                    kc->log);
+    if (msg == NULL) {
+        return NGX_ERROR;
+    }
+
+    msg->offset = m->offset;
+    msg->len = size;
+
+    (void) ngx_http_pubsub_record_write(msg->data, &rec, &layout);
+
+    msg->key = layout.key;
+    msg->key_len = layout.key_len;
+    msg->headers = layout.headers;
+    msg->headers_len = layout.headers_len;
+
+    if (r->nmessages == 0) {
+        r->first = m->offset;
+    }
+
+    ngx_queue_insert_tail(&r->window, &msg->queue);
+    r->bytes += size;
+    r->nmessages++;
+    r->next = m->offset + 1;
+
+    kc->window_bytes += size;
+    kc->nmessages++;
+
+    while (r->bytes > kc->cluster->buffer_size && r->nmessages > 1) {
+        q = ngx_queue_head(&r->window);
+        msg = ngx_queue_data(q, ngx_http_pubsub_kafka_msg_t, queue);
+
+        ngx_queue_remove(q);
+        r->bytes -= msg->len;
+        r->nmessages--;
+        r->first = msg->offset + 1;
+
+        kc->window_bytes -= msg->len;
+
+        ngx_free(msg);
+    }
+
+    return NGX_OK;
+}
+
+
+/* the reader read on: its waiters it passed are served */
+
+void
+ngx_http_pubsub_kafka_notify(ngx_http_pubsub_kafka_reader_t *r)
+{
+    ngx_queue_t                      waiters, *q;
+    ngx_http_pubsub_kafka_part_t    *p;
+    ngx_http_pubsub_kafka_waiter_t  *w;
+
+    p = r->partition;
+    p->busy++;
+
+    /* serving may queue new waiters: walk a detached list */
+
+    ngx_queue_init(&waiters);
+
+    if (!ngx_queue_empty(&r->waiters)) {
+        ngx_queue_add(&waiters, &r->waiters);
+        ngx_queue_init(&r->waiters);
+    }
+
+    while (!ngx_queue_empty(&waiters)) {
+        q = ngx_queue_head(&waiters);
+        ngx_queue_remove(q);
+        ngx_queue_insert_tail(&r->waiters, q);
+
+        w = ngx_queue_data(q, ngx_http_pubsub_kafka_waiter_t, queue);
+
+        if (w->offset >= r->next) {
+            continue;
+        }
+
+        ngx_http_pubsub_kafka_unwait(w);
+
+        if (w->offset < r->first) {
+            /* the window moved past it: find another way */
+            ngx_http_pubsub_kafka_dispatch(w);
+            continue;
+        }
+
+        r->used = ngx_current_msec;
+        w->reader = r;
+        w->ready(w);
+    }
+
+    if (r->running && !r->stopping) {
+        ngx_http_pubsub_kafka_roles(r);
+    }
+
+    ngx_http_pubsub_kafka_partition_unbusy(p);
+}
+
+
+/*
+ * The sweeping reader reached the tail reader's window: its waiters go to
+ * the tail, and it goes back for those behind it or pauses.  With no tail
+ * reader, a sweeping reader at the partition's end becomes the tail, and
+ * those behind it go to the other reader.
+ */
+
+static void
+ngx_http_pubsub_kafka_roles(ngx_http_pubsub_kafka_reader_t *r)
+{
+    int64_t                           low, high;
+    ngx_queue_t                       list;
+    ngx_http_pubsub_kafka_part_t     *p;
+    ngx_http_pubsub_kafka_reader_t   *tail;
+    ngx_http_pubsub_kafka_client_t   *kc;
+
+    if (r->tail) {
+        return;
+    }
+
+    p = r->partition;
+    kc = p->topic->client;
+    tail = ngx_http_pubsub_kafka_role(p, 1);
+
+    if (tail && !tail->stopping && r->next >= tail->first) {
+
+        ngx_queue_init(&list);
+
+        if (!ngx_queue_empty(&r->waiters)) {
+            ngx_queue_add(&list, &r->waiters);
+            ngx_queue_init(&r->waiters);
+            kc->nwaiters -= r->nwaiters;
+            r->nwaiters = 0;
+        }
+
+        ngx_http_pubsub_kafka_redispatch(&list);
+
+        if (r->nwaiters == 0) {
+            if (r->nbehind) {
+                ngx_http_pubsub_kafka_rewind(r);
+
+            } else if (!r->paused) {
+                ngx_http_pubsub_kafka_pause(r, 1);
+            }
+        }
+
+        return;
+    }
+
+    if (tail == NULL) {
+        if (rd_kafka_get_watermark_offsets(kc->handles[r->index].rk,
+                                           (char *) p->topic->data, p->id,
+                                           &low, &high)
+            != RD_KAFKA_RESP_ERR_NO_ERROR
+            || high < 0 || r->next < high)
+        {
+            goto behind;
+        }
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, kc->log, 0,
+                       "pubsub: kafka reader #%ui of \"%V\" partition %D "
+                       "reached the end, tail now", r->index,
+                       &p->topic->sn.str, p->id);
+
+        r->tail = 1;
+
+        ngx_queue_init(&list);
+
+        if (!ngx_queue_empty(&r->behind)) {
+            ngx_queue_add(&list, &r->behind);
+            ngx_queue_init(&r->behind);
+            r->nbehind = 0;
+        }
+
+        ngx_http_pubsub_kafka_redispatch(&list);
+        return;
+    }
+
+behind:
+
+    if (r->nwaiters == 0 && r->nbehind) {
+        ngx_http_pubsub_kafka_rewind(r);
+    }
+}
+
+
+/*
+ * Waiters taken off a reader's list go elsewhere, the lowest offset first,
+ * so that a reader they start starts there.
+ */
+
+static void
+ngx_http_pubsub_kafka_redispatch(ngx_queue_t *list)
+{
+    ngx_queue_t                      *q, *min;
+    ngx_http_pubsub_kafka_waiter_t   *w, *m;
+
+    while (!ngx_queue_empty(list)) {
+        min = ngx_queue_head(list);
+        m = ngx_queue_data(min, ngx_http_pubsub_kafka_waiter_t, queue);
+
+        for (q = ngx_queue_next(min);
+             q != ngx_queue_sentinel(list);
+             q = ngx_queue_next(q))
+        {
+            w = ngx_queue_data(q, ngx_http_pubsub_kafka_waiter_t, queue);
+
+            if (w->offset < m->offset) {
+                m = w;
+                min = q;
+            }
+        }
+
+        ngx_queue_remove(min);
+        m->queued = 0;
+        m->behind = 0;
+        m->reader = NULL;
+
+        ngx_http_pubsub_kafka_dispatch(m);
+    }
+}
+
+
+/* the first message in the window at or after offset, or NULL */
+
+ngx_queue_t *
+ngx_http_pubsub_kafka_window_find(ngx_http_pubsub_kafka_reader_t *r,
+    int64_t offset)
+{
+    ngx_queue_t                  *q, *start;
+    ngx_http_pubsub_kafka_msg_t  *msg;
+
+    start = NULL;
+
+    if (r == NULL || r->nmessages == 0) {
+        return NULL;
+    }
+
+    /* walk in from the nearer end of the window */
+
+    if (offset - r->first < r->next - offset) {
+        for (q = ngx_queue_head(&r->window);
+             q != ngx_queue_sentinel(&r->window);
+             q = ngx_queue_next(q))
+        {
+            msg = ngx_queue_data(q, ngx_http_pubsub_kafka_msg_t, queue);
+
+            if (msg->offset >= offset) {
+                return q;
+            }
+        }
+
+        return NULL;
+    }
+
+    for (q = ngx_queue_last(&r->window);
+         q != ngx_queue_sentinel(&r->window);
+         q = ngx_queue_prev(q))
+    {
+        msg = ngx_queue_data(q, ngx_http_pubsub_kafka_msg_t, queue);
+
+        if (msg->offset < offset) {
+            break;
+        }
+
+        start = q;
+    }
+
+    return start;
+}
+
+
+/* the broker refused the reader's position: tell its waiters, stop */
+
+static void
+ngx_http_pubsub_kafka_reader_fail(ngx_http_pubsub_kafka_reader_t *r,
+    rd_kafka_resp_err_t err)
+{
+    const char  *reason;
+
+    if (err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET
+        || err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE)
+    {
+        reason = "OFFSET_OUT_OF_RANGE";
+        err = RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE;
+
+    } else {
+        reason = rd_kafka_err2name(err);
+    }
+
+    r->partition->busy++;
+    r->stopping = 1;
+
+    ngx_http_pubsub_kafka_fail_waiters(&r->waiters, reason, err);
+    ngx_http_pubsub_kafka_fail_waiters(&r->behind, reason, err);
+
+    r->stopping = 0;
+
+    ngx_http_pubsub_kafka_reader_stop(r);
+    ngx_http_pubsub_kafka_partition_unbusy(r->partition);
+}
+
+
+/*
+ * The reader stops reading; waiters needing it wait until it has stopped.
+ * consume_stop() waits for librdkafka's threads, so it runs in the pool;
+ * if the pool cannot take it, the partition is paused meanwhile and the
+ * idle timer tries again.
+ */
+
+void
+ngx_http_pubsub_kafka_reader_stop(ngx_http_pubsub_kafka_reader_t *r)
+{
+    ngx_http_pubsub_kafka_task_t     *t;
+    ngx_http_pubsub_kafka_stop_t     *st;
+    ngx_http_pubsub_kafka_part_t     *p;
+    ngx_http_pubsub_kafka_client_t   *kc;
+
+    p = r->partition;
+    kc = p->topic->client;
+
+    if (!r->stopping) {
+        r->stopping = 1;
+        ngx_http_pubsub_kafka_free_window(r);
+    }
+
+    t = ngx_http_pubsub_kafka_task_alloc(kc,
+                                         sizeof(ngx_http_pubsub_kafka_stop_t),
+                                         ngx_http_pubsub_kafka_stop_run,
+                                         ngx_http_pubsub_kafka_stop_done);
+    if (t) {
+        st = t->data;
+        st->reader = r;
+        st->rkt = p->topic->rkt[r->index];
+        st->id = p->id;
+
+        if (ngx_http_pubsub_kafka_task_post(t) == NGX_OK) {
+            r->stop_later = 0;
+            return;
+        }
+    }
+
+    if (!r->paused) {
+        ngx_http_pubsub_kafka_pause(r, 1);
+    }
+
+    r->stop_later = 1;
+}
+
+
+static void
+ngx_http_pubsub_kafka_stop_run(ngx_http_pubsub_kafka_task_t *t)
+{
+    ngx_http_pubsub_kafka_stop_t *st = t->data;
+
+    (void) rd_kafka_consume_stop(st->rkt, st->id);
+}
+
+
+static void
+ngx_http_pubsub_kafka_stop_done(ngx_http_pubsub_kafka_task_t *t)
+{
+    ngx_http_pubsub_kafka_stop_t     *st;
+    ngx_http_pubsub_kafka_part_t     *p;
+    ngx_http_pubsub_kafka_reader_t   *r;
+
+    st = t->data;
+    r = st->reader;
+    p = r->partition;
+
+    r->running = 0;
+    r->stopping = 0;
+    r->tail = 0;
+
+    t->client->nreaders--;
+
+    p->busy++;
+    ngx_http_pubsub_kafka_retry(p);
+    ngx_http_pubsub_kafka_partition_unbusy(p);
+}
+
+
+/* the idle timer: stop what nobody used, retry stops the pool refused */
+
+void
+ngx_http_pubsub_kafka_reader_idle(ngx_http_pubsub_kafka_reader_t *r)
+{
+    ngx_http_pubsub_kafka_client_t  *kc;
+
+    if (!r->running) {
+        return;
+    }
+
+    kc = r->partition->topic->client;
+
+    if (r->stopping) {
+        if (r->stop_later) {
+            /* its stop task was refused */
+            ngx_http_pubsub_kafka_reader_stop(r);
+        }
+
+        return;
+    }
+
+    if (r->nwaiters || r->nbehind
+        || ngx_current_msec - r->used < kc->cluster->read_timeout)
+    {
+        return;
+    }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, kc->log, 0,
+                   "pubsub: kafka reader #%ui of \"%V\" partition %D "
+                   "idle, stopping", r->index, &r->partition->topic->sn.str,
+                   r->partition->id);
+
+    ngx_http_pubsub_kafka_reader_stop(r);
+}
+
+
+ngx_uint_t
+ngx_http_pubsub_kafka_reader_busy(ngx_http_pubsub_kafka_reader_t *r)
+{
+    return r->running || r->stopping;
+}
+
+
+void
+ngx_http_pubsub_kafka_free_window(ngx_http_pubsub_kafka_reader_t *r)
+{
+    ngx_queue_t                     *q;
+    ngx_http_pubsub_kafka_msg_t     *msg;
+    ngx_http_pubsub_kafka_client_t  *kc;
+
+    kc = r->partition->topic->client;
+
+    while (!ngx_queue_empty(&r->window)) {
+        q = ngx_queue_head(&r->window);
+        ngx_queue_remove(q);
+        msg = ngx_queue_data(q, ngx_http_pubsub_kafka_msg_t, queue);
+        ngx_free(msg);
+    }
+
+    kc->window_bytes -= r->bytes;
+
+    r->bytes = 0;
+    r->nmessages = 0;
+    r->first = r->next;
+}
