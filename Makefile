@@ -106,5 +106,22 @@ bench-smoke: all
 	@sh tools/deps.sh bench
 	bash bench/run.sh --smoke
 
+# Debian packages (debian/): libnginx-mod-http-pubsub-kafka and pubsub-cli,
+# version from debian/changelog, into build/deb/.  dpkg-buildpackage writes
+# the packages next to the tree it builds, so it builds a copy of this one
+# (build/deb/src, removed afterwards); debian/rules runs this Makefile there
+DEB_DIR := $(BUILD)/deb
+
+.PHONY: deb
+deb:
+	@sh tools/deps.sh deb
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/src
+	tar -c --exclude=./build --exclude=./.git --exclude=./t/servroot . \
+	    | tar -x -C $(DEB_DIR)/src
+	cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc
+	rm -rf $(DEB_DIR)/src
+	@ls $(DEB_DIR)/*.deb
+
 clean:
 	rm -rf $(BUILD) t/servroot

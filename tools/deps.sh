@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages a group of make targets needs, and only those
-# that are missing, saying what it installs.  Usage: deps.sh build|test|run
+# that are missing, saying what it installs.
+# Usage: deps.sh build|test|run|valgrind|bench|deb
 
 set -e
 
@@ -9,13 +10,17 @@ build="nginx nginx-dev librdkafka-dev libprotobuf-c-dev protobuf-c-compiler
 test="$build kcat curl libtest-base-perl libtext-diff-perl
       libprotocol-websocket-perl python3-protobuf protobuf-compiler
       python3-websockets chromium openssl libio-socket-ssl-perl"
+# "make deb": the build plus debian/control's Build-Depends (dpkg-buildpackage
+# also wants build-essential) and lintian for tools/deb-check.sh
+deb="$build build-essential debhelper dpkg-dev lintian"
 
 case "$1" in
 build|run) want="$build" ;;
 test)      want="$test" ;;
 valgrind)  want="$test valgrind" ;;
 bench)     want="$build python3" ;;
-*)         echo "usage: $0 build|test|run|valgrind|bench" >&2; exit 2 ;;
+deb)       want="$deb" ;;
+*)         echo "usage: $0 build|test|run|valgrind|bench|deb" >&2; exit 2 ;;
 esac
 
 missing=
