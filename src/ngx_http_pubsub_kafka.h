@@ -304,18 +304,27 @@ ngx_int_t ngx_http_pubsub_kafka_lookup(ngx_http_pubsub_kafka_part_t *p,
     ngx_msec_t timeout);
 void ngx_http_pubsub_kafka_idle_handler(ngx_event_t *ev);
 
-/* ngx_http_pubsub_kafka_reader.c */
+/* ngx_http_pubsub_kafka_dispatch.c */
 
 void ngx_http_pubsub_kafka_dispatch(ngx_http_pubsub_kafka_waiter_t *w);
 void ngx_http_pubsub_kafka_unwait(ngx_http_pubsub_kafka_waiter_t *w);
 void ngx_http_pubsub_kafka_retry(ngx_http_pubsub_kafka_part_t *p);
 void ngx_http_pubsub_kafka_fail_waiters(ngx_queue_t *list,
     const char *reason, rd_kafka_resp_err_t err);
+void ngx_http_pubsub_kafka_notify(ngx_http_pubsub_kafka_reader_t *r);
+
+/* ngx_http_pubsub_kafka_reader.c */
+
+ngx_int_t ngx_http_pubsub_kafka_reader_start(
+    ngx_http_pubsub_kafka_reader_t *r, int64_t offset, ngx_uint_t tail);
+ngx_int_t ngx_http_pubsub_kafka_reader_seek(
+    ngx_http_pubsub_kafka_reader_t *r, int64_t offset);
+void ngx_http_pubsub_kafka_reader_pause(ngx_http_pubsub_kafka_reader_t *r,
+    ngx_uint_t pause);
 ngx_queue_t *ngx_http_pubsub_kafka_window_find(
     ngx_http_pubsub_kafka_reader_t *r, int64_t offset);
 void ngx_http_pubsub_kafka_deliver(ngx_http_pubsub_kafka_handle_t *h,
     rd_kafka_message_t *m);
-void ngx_http_pubsub_kafka_notify(ngx_http_pubsub_kafka_reader_t *r);
 void ngx_http_pubsub_kafka_reader_stop(ngx_http_pubsub_kafka_reader_t *r);
 void ngx_http_pubsub_kafka_reader_idle(ngx_http_pubsub_kafka_reader_t *r);
 void ngx_http_pubsub_kafka_free_window(ngx_http_pubsub_kafka_reader_t *r);
@@ -329,6 +338,15 @@ extern ngx_http_pubsub_command_t  ngx_http_pubsub_kafka_fetch_commands[];
 ngx_http_pubsub_kafka_client_t *ngx_http_pubsub_kafka_cmd_client(
     ngx_http_pubsub_cmd_t *cmd, ngx_uint_t ext, const char *what,
     char *topic, int32_t partition);
+
+/* ngx_http_pubsub_kafka_cluster.c */
+
+char *ngx_http_pubsub_kafka_brokers(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf, ngx_str_t *brokers);
+ngx_thread_pool_t *ngx_http_pubsub_kafka_thread_pool(ngx_conf_t *cf,
+    ngx_str_t *name);
+char *ngx_http_pubsub_kafka_cluster(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf);
 
 /* ngx_http_pubsub_kafka_security.c */
 

@@ -111,6 +111,7 @@ struct ngx_http_pubsub_ws_s {
 
 ngx_int_t ngx_http_pubsub_ws_handshake(ngx_http_request_t *r);
 ngx_int_t ngx_http_pubsub_ws_upgrade_required(ngx_http_request_t *r);
+ngx_int_t ngx_http_pubsub_ws_accept(ngx_http_request_t *r);
 ngx_http_pubsub_ws_t *ngx_http_pubsub_ws_create(ngx_http_request_t *r);
 void ngx_http_pubsub_ws_start(ngx_http_pubsub_ws_t *ws);
 ngx_http_pubsub_ws_t *ngx_http_pubsub_ws_get(ngx_http_request_t *r);
@@ -125,6 +126,17 @@ void ngx_http_pubsub_ws_close(ngx_http_pubsub_ws_t *ws, ngx_uint_t status,
     const char *reason);
 void ngx_http_pubsub_ws_expire_at(ngx_http_pubsub_ws_t *ws,
     ngx_msec_t after);
+
+
+/* for the layer's own files */
+
+void ngx_http_pubsub_ws_queue(ngx_http_pubsub_ws_t *ws, ngx_chain_t *cl);
+void ngx_http_pubsub_ws_send_control(ngx_http_pubsub_ws_t *ws,
+    ngx_uint_t opcode, u_char *data, size_t len);
+void ngx_http_pubsub_ws_close_frame(ngx_http_pubsub_ws_t *ws,
+    ngx_uint_t status, const char *reason);
+ngx_int_t ngx_http_pubsub_ws_flush(ngx_http_pubsub_ws_t *ws);
+void ngx_http_pubsub_ws_fail(ngx_http_pubsub_ws_t *ws);
 
 
 extern ngx_module_t  ngx_http_pubsub_ws_module;
