@@ -30,8 +30,9 @@ use constant {
 };
 
 # The schema: for each message its fields as
-# [number, name, type, options]; type is int32, int64, bytes, string or a
-# message name; options: oneof => NAME, repeated => 1.
+# [number, name, type, options]; type is int32, int64, bool, bytes, string
+# or a message name; options: oneof => NAME, repeated => 1 (repeated
+# int32 is packed, as proto3 does).
 my %SCHEMA = (
     CmdPing => [
         [1, 'state', 'bytes'],
@@ -53,6 +54,13 @@ my %SCHEMA = (
         [32, 'cmd_ping',              'CmdPing',            oneof => 'req'],
         [33, 'cmd_kafka_fetch',       'CmdKafkaFetch',      oneof => 'req'],
         [34, 'cmd_kafka_list_offset', 'CmdKafkaListOffset', oneof => 'req'],
+        [101, 'cmd_kafka_subscribe',   'CmdKafkaSubscribe',  oneof => 'req'],
+        [102, 'cmd_kafka_unsubscribe', 'CmdKafkaUnsubscribe',
+                                                          oneof => 'req'],
+        [103, 'cmd_kafka_credit',      'CmdKafkaCredit',     oneof => 'req'],
+        [104, 'cmd_kafka_produce',     'CmdKafkaProduce',    oneof => 'req'],
+        [105, 'cmd_kafka_commit',      'CmdKafkaCommit',     oneof => 'req'],
+        [106, 'cmd_kafka_committed',   'CmdKafkaCommitted',  oneof => 'req'],
     ],
     ErrorResp => [
         [1, 'code',    'int32'],
@@ -61,11 +69,72 @@ my %SCHEMA = (
     PongResp => [
         [1, 'state', 'bytes'],
     ],
+    KafkaHeader => [
+        [1, 'key',   'string'],
+        [2, 'value', 'bytes'],
+    ],
     KafkaMessage => [
         [1, 'offset',    'int64'],
         [2, 'timestamp', 'int64'],
         [3, 'key',       'bytes'],
         [4, 'value',     'bytes'],
+        [5, 'headers',   'KafkaHeader', repeated => 1],
+        [6, 'partition', 'int32'],
+    ],
+    KafkaPartitionOffset => [
+        [1, 'partition', 'int32'],
+        [2, 'offset',    'int64'],
+    ],
+    KafkaFilter => [
+        [1, 'key',     'bytes'],
+        [2, 'headers', 'KafkaHeader', repeated => 1],
+    ],
+    CmdKafkaSubscribe => [
+        [1, 'topic',          'string'],
+        [2, 'partitions',     'KafkaPartitionOffset', repeated => 1],
+        [3, 'all_partitions', 'bool'],
+        [4, 'start',          'int64'],
+        [5, 'group',          'string'],
+        [6, 'filter',         'KafkaFilter'],
+        [7, 'window',         'int32'],
+    ],
+    CmdKafkaUnsubscribe => [
+        [1, 'subscription', 'int64'],
+    ],
+    CmdKafkaCredit => [
+        [1, 'subscription', 'int64'],
+        [2, 'messages',     'int32'],
+    ],
+    CmdKafkaProduce => [
+        [1, 'topic',     'string'],
+        [2, 'partition', 'int32', oneof => 'target'],
+        [3, 'key',       'bytes'],
+        [4, 'value',     'bytes'],
+        [5, 'headers',   'KafkaHeader', repeated => 1],
+        [6, 'timestamp', 'int64'],
+    ],
+    CmdKafkaCommit => [
+        [1, 'group',   'string'],
+        [2, 'topic',   'string'],
+        [3, 'offsets', 'KafkaPartitionOffset', repeated => 1],
+    ],
+    CmdKafkaCommitted => [
+        [1, 'group',      'string'],
+        [2, 'topic',      'string'],
+        [3, 'partitions', 'int32', repeated => 1],
+    ],
+    KafkaSubscribeResp => [
+        [1, 'positions', 'KafkaPartitionOffset', repeated => 1],
+        [2, 'ended',     'bool'],
+    ],
+    KafkaProduceResp => [
+        [1, 'partition', 'int32'],
+        [2, 'offset',    'int64'],
+        [3, 'timestamp', 'int64'],
+    ],
+    KafkaCommitResp => [],
+    KafkaCommittedResp => [
+        [1, 'offsets', 'KafkaPartitionOffset', repeated => 1],
     ],
     KafkaFetchResp => [
         [1, 'messages', 'KafkaMessage', repeated => 1],
@@ -80,6 +149,10 @@ my %SCHEMA = (
         [33, 'kafka_fetch_resp',       'KafkaFetchResp', oneof => 'resp'],
         [34, 'kafka_list_offset_resp', 'KafkaListOffsetResp',
                                                          oneof => 'resp'],
+        [101, 'kafka_subscribe_resp',  'KafkaSubscribeResp', oneof => 'resp'],
+        [104, 'kafka_produce_resp',    'KafkaProduceResp',   oneof => 'resp'],
+        [105, 'kafka_commit_resp',     'KafkaCommitResp',    oneof => 'resp'],
+        [106, 'kafka_committed_resp',  'KafkaCommittedResp', oneof => 'resp'],
     ],
 );
 
@@ -148,6 +221,9 @@ sub _encode_value {
     if ($type eq 'int32' || $type eq 'int64') {
         return pb_key($num, WT_VARINT) . pb_varint($value);
     }
+    if ($type eq 'bool') {
+        return pb_key($num, WT_VARINT) . pb_varint($value ? 1 : 0);
+    }
     if ($type eq 'bytes' || $type eq 'string') {
         return pb_field($num, bytes => $value);
     }
@@ -160,7 +236,9 @@ sub _is_default {
     my ($field, $value) = @_;
     return 1 unless defined $value;
     my $type = $field->{type};
+    return 0 if $field->{oneof};    # a oneof member set is always sent
     return $value == 0 if $type eq 'int32' || $type eq 'int64';
+    return !$value if $type eq 'bool';
     return $value eq '' if $type eq 'bytes' || $type eq 'string';
     return 0;    # a present sub-message is always sent, even when empty
 }
@@ -199,6 +277,13 @@ sub pb_encode {
         }
         my $field = $BY_NAME{$msg}{$name}
             or die "pb_encode: $msg has no field '$name'\n";
+        if ($field->{repeated} && $field->{type} eq 'int32') {
+            next unless @{ $value || [] };
+            my $packed = join '', map { pb_varint($_) } @$value;
+            $out .= pb_key($field->{num}, WT_LEN)
+                    . pb_varint(length $packed) . $packed;
+            next;
+        }
         if ($field->{repeated}) {
             $out .= _encode_value($field, $_) for @{ $value || [] };
             next;
@@ -283,7 +368,10 @@ sub _defaults {
         if ($field->{repeated}) {
             $h{ $field->{name} } = [];
         }
-        elsif ($type eq 'int32' || $type eq 'int64') {
+        elsif ($field->{oneof} && !_is_message($type)) {
+            # a scalar oneof member: absent unless sent
+        }
+        elsif ($type eq 'int32' || $type eq 'int64' || $type eq 'bool') {
             $h{ $field->{name} } = 0;
         }
         elsif ($type eq 'bytes' || $type eq 'string') {
@@ -313,11 +401,37 @@ sub _decode_into {
 
         my $type = $field->{type};
         my $name = $field->{name};
-        if ($type eq 'int32' || $type eq 'int64') {
+        if ($field->{repeated} && $type eq 'int32') {
+            # packed or not
+            my @v;
+            if ($wt == WT_VARINT) {
+                my $v = _read_varint($buf, \$pos);
+                return 0 unless defined $v;
+                @v = ($v);
+            }
+            elsif ($wt == WT_LEN) {
+                my $size = _read_varint($buf, \$pos);
+                return 0 if !defined $size || $size > length($bytes) - $pos;
+                my $end = $pos + $size;
+                while ($pos < $end) {
+                    my $v = _read_varint($buf, \$pos);
+                    return 0 unless defined $v;
+                    push @v, $v;
+                }
+                return 0 if $pos != $end;
+            }
+            else {
+                return 0;
+            }
+            push @{ $into->{$name} }, map { _to_int($type, $_) } @v;
+            next;
+        }
+        if ($type eq 'int32' || $type eq 'int64' || $type eq 'bool') {
             return 0 unless $wt == WT_VARINT;
             my $v = _read_varint($buf, \$pos);
             return 0 unless defined $v;
-            $into->{$name} = _to_int($type, $v);
+            $into->{$name} = $type eq 'bool' ? ($v ? 1 : 0)
+                                             : _to_int($type, $v);
             next;
         }
 
@@ -378,6 +492,12 @@ sub escape_bytes {
 
 sub quote_bytes { return '"' . escape_bytes($_[0]) . '"' }
 
+# " 0@30 1@12": KafkaPartitionOffset entries as they came
+sub _positions {
+    my ($list) = @_;
+    return join '', map { " $_->{partition}\@$_->{offset}" } @$list;
+}
+
 # One line for a PubSubResp payload (see Test::PubSub for the format);
 # "binary HEX" when the payload does not decode.
 sub pb_resp_render {
@@ -398,12 +518,34 @@ sub pb_resp_render {
     }
     if (my $f = $r->{kafka_fetch_resp}) {
         $line .= ' fetch';
-        for my $m (@{ $f->{messages} }) {
+        my $msgs = $f->{messages};
+        $line .= " p$msgs->[0]{partition}" if @$msgs && $msgs->[0]{partition};
+        for my $m (@$msgs) {
             $line .= " $m->{offset}";
             $line .= '[' . escape_bytes($m->{key}) . ']' if length $m->{key};
+            if (@{ $m->{headers} }) {
+                $line .= '{' . join(',', map {
+                    escape_bytes($_->{key}) . '=' . escape_bytes($_->{value})
+                } @{ $m->{headers} }) . '}';
+            }
             $line .= '=' . quote_bytes($m->{value});
         }
         return $line;
+    }
+    if (my $sr = $r->{kafka_subscribe_resp}) {
+        $line .= ' subscribe';
+        $line .= ' ended' if $sr->{ended};
+        return $line . _positions($sr->{positions});
+    }
+    if (my $pr = $r->{kafka_produce_resp}) {
+        return "$line produce p$pr->{partition}\@$pr->{offset}"
+               . " ts=$pr->{timestamp}";
+    }
+    if ($r->{kafka_commit_resp}) {
+        return "$line commit";
+    }
+    if (my $c = $r->{kafka_committed_resp}) {
+        return "$line committed" . _positions($c->{offsets});
     }
     return "$line none";
 }
