@@ -584,11 +584,15 @@ class PushWatcher {
       [...sub.positions].map(([p, o]) => [p, String(o)])));
   }
 
-  // The server ended it (nginx reloads, credentials expired): the socket
-  // closes next, and the 'close' event reconnects.
+  // The server ended it (nginx reloads, credentials expired).
   onEnd(sub) {
     if (sub !== this.sub || this.stopped) return;
     this.positions = new Map(sub.positions);
+    if (sub.endReason === 'server') {
+      // the socket closes next, usually; if not, subscribe again on it
+      this.sub = null;
+      this.retry(false);
+    }
   }
 
   onError(sub, err) {
