@@ -18,8 +18,9 @@ const group = `live-${process.pid}`;
 
 const client = await PubSubClient.connect(url, { requestTimeout: 10000 });
 try {
-  // a subscription from the end, with a window of 4
-  const sub = client.subscribe(topic, { window: 4, group });
+  // a subscription from the end, with a window of 4 and a group that
+  // commits when it ends
+  const sub = client.subscribe(topic, { window: 4, group, autoCommit: 60000 });
   const start = await sub.started;
   say(`started: ${start.size > 0 ? 'positions of every partition' : 'no partitions'}`);
 
