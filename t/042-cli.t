@@ -445,7 +445,7 @@ my $u = url();
 my @runs = (
     [],
     [$u],
-    [$u, 'subscribe'],
+    [$u, 'publish'],
     [$u, 'ping', 'a', 'b'],
     [$u, 'fetch', 'test-consumer', 0],
     [$u, 'fetch', 'test-consumer', 'zero', 0],
@@ -479,7 +479,7 @@ err pubsub-cli: a URL and a command are needed
 exit 2
 err pubsub-cli: a URL and a command are needed
 exit 2
-err pubsub-cli: unknown command "subscribe"
+err pubsub-cli: unknown command "publish"
 exit 2
 err pubsub-cli: ping takes one argument, STATE
 exit 2

@@ -948,6 +948,109 @@ pubsub_req_fetch(pubsub_req_t *r, int64_t seq, const char *topic,
 }
 
 
+/*
+ * The extension's commands.  subscribe: the caller sets the fields it
+ * needs in r->cmd.subscribe (partitions, all_partitions, start, group,
+ * window) and, for a filter, in r->filter and then r->cmd.subscribe.filter
+ * = &r->filter.  produce: likewise key, value, headers, timestamp, and
+ * target_case = CMD_KAFKA_PRODUCE__TARGET_PARTITION with partition.
+ */
+
+void
+pubsub_req_subscribe(pubsub_req_t *r, int64_t seq, const char *topic)
+{
+    pub_sub_req__init(&r->req);
+    cmd_kafka_subscribe__init(&r->cmd.subscribe);
+    kafka_filter__init(&r->filter);
+
+    r->cmd.subscribe.topic = (char *) topic;
+
+    r->req.sequence = seq;
+    r->req.req_case = PUB_SUB_REQ__REQ_CMD_KAFKA_SUBSCRIBE;
+    r->req.cmd_kafka_subscribe = &r->cmd.subscribe;
+}
+
+
+void
+pubsub_req_unsubscribe(pubsub_req_t *r, int64_t seq, int64_t subscription)
+{
+    pub_sub_req__init(&r->req);
+    cmd_kafka_unsubscribe__init(&r->cmd.unsubscribe);
+
+    r->cmd.unsubscribe.subscription = subscription;
+
+    r->req.sequence = seq;
+    r->req.req_case = PUB_SUB_REQ__REQ_CMD_KAFKA_UNSUBSCRIBE;
+    r->req.cmd_kafka_unsubscribe = &r->cmd.unsubscribe;
+}
+
+
+void
+pubsub_req_credit(pubsub_req_t *r, int64_t seq, int64_t subscription,
+    int32_t messages)
+{
+    pub_sub_req__init(&r->req);
+    cmd_kafka_credit__init(&r->cmd.credit);
+
+    r->cmd.credit.subscription = subscription;
+    r->cmd.credit.messages = messages;
+
+    r->req.sequence = seq;
+    r->req.req_case = PUB_SUB_REQ__REQ_CMD_KAFKA_CREDIT;
+    r->req.cmd_kafka_credit = &r->cmd.credit;
+}
+
+
+void
+pubsub_req_produce(pubsub_req_t *r, int64_t seq, const char *topic)
+{
+    pub_sub_req__init(&r->req);
+    cmd_kafka_produce__init(&r->cmd.produce);
+
+    r->cmd.produce.topic = (char *) topic;
+
+    r->req.sequence = seq;
+    r->req.req_case = PUB_SUB_REQ__REQ_CMD_KAFKA_PRODUCE;
+    r->req.cmd_kafka_produce = &r->cmd.produce;
+}
+
+
+void
+pubsub_req_commit(pubsub_req_t *r, int64_t seq, const char *group,
+    const char *topic, KafkaPartitionOffset **offsets, size_t n)
+{
+    pub_sub_req__init(&r->req);
+    cmd_kafka_commit__init(&r->cmd.commit);
+
+    r->cmd.commit.group = (char *) group;
+    r->cmd.commit.topic = (char *) topic;
+    r->cmd.commit.offsets = offsets;
+    r->cmd.commit.n_offsets = n;
+
+    r->req.sequence = seq;
+    r->req.req_case = PUB_SUB_REQ__REQ_CMD_KAFKA_COMMIT;
+    r->req.cmd_kafka_commit = &r->cmd.commit;
+}
+
+
+void
+pubsub_req_committed(pubsub_req_t *r, int64_t seq, const char *group,
+    const char *topic, int32_t *partitions, size_t n)
+{
+    pub_sub_req__init(&r->req);
+    cmd_kafka_committed__init(&r->cmd.committed);
+
+    r->cmd.committed.group = (char *) group;
+    r->cmd.committed.topic = (char *) topic;
+    r->cmd.committed.partitions = partitions;
+    r->cmd.committed.n_partitions = n;
+
+    r->req.sequence = seq;
+    r->req.req_case = PUB_SUB_REQ__REQ_CMD_KAFKA_COMMITTED;
+    r->req.cmd_kafka_committed = &r->cmd.committed;
+}
+
+
 size_t
 pubsub_req_frame_size(const pubsub_req_t *r)
 {
@@ -991,6 +1094,24 @@ pubsub_resp_free(PubSubResp *resp)
 
 
 /* blocking I/O */
+
+/* readable: every wait returns PUBSUB_INTR (see pubsub_set_wakeup_fd()) */
+static int  pubsub_wakeup_fd = -1;
+
+
+/*
+ * Makes every wait also watch fd, e.g. the read end of a pipe a signal
+ * handler writes to: once it is readable, waits return PUBSUB_INTR at
+ * once, which closes the race of a signal that comes just before a wait.
+ * -1: none (the default).
+ */
+
+void
+pubsub_set_wakeup_fd(int fd)
+{
+    pubsub_wakeup_fd = fd;
+}
+
 
 void
 pubsub_random(void *buf, size_t len)
@@ -1041,6 +1162,7 @@ pubsub_connect(pubsub_conn_t *c, const pubsub_url_t *url, int timeout)
     memset(c, 0, sizeof(pubsub_conn_t));
     c->fd = -1;
     c->timeout = timeout;
+    c->wait = timeout;
 
     if (pubsub_ws_reader_init(&c->reader, PUBSUB_MAX_MESSAGE) != PUBSUB_OK) {
         snprintf(c->err, sizeof(c->err), "out of memory");
@@ -1248,7 +1370,7 @@ pubsub_wait(int fd, short events, int64_t deadline)
 {
     int              n, ms;
     int64_t          left;
-    struct pollfd    pfd;
+    struct pollfd    pfd[2];
     struct timespec  ts;
 
     ms = -1;
@@ -1259,14 +1381,21 @@ pubsub_wait(int fd, short events, int64_t deadline)
         ms = (left > 0) ? (int) left : 0;
     }
 
-    pfd.fd = fd;
-    pfd.events = events;
-    pfd.revents = 0;
+    pfd[0].fd = fd;
+    pfd[0].events = events;
+    pfd[0].revents = 0;
+    pfd[1].fd = pubsub_wakeup_fd;
+    pfd[1].events = POLLIN;
+    pfd[1].revents = 0;
 
-    n = poll(&pfd, 1, ms);
+    n = poll(pfd, (pubsub_wakeup_fd != -1) ? 2 : 1, ms);
 
     if (n == -1) {
         return (errno == EINTR) ? PUBSUB_INTR : PUBSUB_ERROR;
+    }
+
+    if (pfd[1].revents & POLLIN) {
+        return PUBSUB_INTR;
     }
 
     return (n == 0) ? PUBSUB_TIMEDOUT : PUBSUB_OK;
@@ -1479,7 +1608,7 @@ pubsub_recv_event(pubsub_conn_t *c, pubsub_ws_event_t *ev, int64_t deadline)
         if (rc == PUBSUB_TIMEDOUT) {
             snprintf(c->err, sizeof(c->err),
                      "no answer from the server within %g s",
-                     c->timeout / 1000.0);
+                     c->wait / 1000.0);
             return PUBSUB_ERROR;
         }
 
@@ -1506,12 +1635,22 @@ pubsub_recv_event(pubsub_conn_t *c, pubsub_ws_event_t *ev, int64_t deadline)
 int
 pubsub_recv_resp(pubsub_conn_t *c, PubSubResp **resp)
 {
+    return pubsub_recv_resp_timeout(c, resp, c->timeout);
+}
+
+
+/* the same, waiting at most timeout ms (-1: no limit) */
+
+int
+pubsub_recv_resp_timeout(pubsub_conn_t *c, PubSubResp **resp, int timeout)
+{
     int                 rc;
     char                reason[128];
     int64_t             deadline;
     pubsub_ws_event_t   ev;
 
-    deadline = pubsub_deadline(c->timeout);
+    deadline = pubsub_deadline(timeout);
+    c->wait = timeout;
 
     for ( ;; ) {
         if (c->close_received) {
@@ -1548,6 +1687,33 @@ pubsub_recv_resp(pubsub_conn_t *c, PubSubResp **resp)
 
         return PUBSUB_OK;
     }
+}
+
+
+/*
+ * 1 when a whole frame waits in the reader, so that pubsub_recv_resp()
+ * returns something without reading (a poll() of the socket would not
+ * say so); 0 otherwise.
+ */
+
+int
+pubsub_buffered(pubsub_conn_t *c)
+{
+    const char         *err;
+    pubsub_ws_frame_t   f;
+    pubsub_ws_reader_t *r;
+
+    r = &c->reader;
+
+    if (pubsub_ws_frame_parse(&f, r->buf + r->pos, r->last - r->pos, &err)
+        != PUBSUB_OK)
+    {
+        /* incomplete; or bad, which the next read reports */
+        return pubsub_ws_frame_parse(&f, r->buf + r->pos, r->last - r->pos,
+                                     &err) == PUBSUB_ERROR;
+    }
+
+    return r->last - r->pos >= f.header + f.length;
 }
 
 

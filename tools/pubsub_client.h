@@ -112,7 +112,10 @@ typedef struct {
 } pubsub_ws_reader_t;
 
 
-/* a request and the storage of its command */
+/*
+ * A request and the storage of its command.  The arrays a command points
+ * to (partitions, offsets, headers) are the caller's, as are the strings.
+ */
 
 typedef struct {
     PubSubReq           req;
@@ -120,7 +123,14 @@ typedef struct {
         CmdPing             ping;
         CmdKafkaFetch       fetch;
         CmdKafkaListOffset  list_offset;
+        CmdKafkaSubscribe   subscribe;
+        CmdKafkaUnsubscribe unsubscribe;
+        CmdKafkaCredit      credit;
+        CmdKafkaProduce     produce;
+        CmdKafkaCommit      commit;
+        CmdKafkaCommitted   committed;
     } cmd;
+    KafkaFilter         filter;         /* of a subscribe */
 } pubsub_req_t;
 
 
@@ -158,6 +168,16 @@ void pubsub_req_list_offset(pubsub_req_t *r, int64_t seq, const char *topic,
     int32_t partition, int64_t timestamp);
 void pubsub_req_fetch(pubsub_req_t *r, int64_t seq, const char *topic,
     int32_t partition, int64_t offset);
+void pubsub_req_subscribe(pubsub_req_t *r, int64_t seq, const char *topic);
+void pubsub_req_unsubscribe(pubsub_req_t *r, int64_t seq,
+    int64_t subscription);
+void pubsub_req_credit(pubsub_req_t *r, int64_t seq, int64_t subscription,
+    int32_t messages);
+void pubsub_req_produce(pubsub_req_t *r, int64_t seq, const char *topic);
+void pubsub_req_commit(pubsub_req_t *r, int64_t seq, const char *group,
+    const char *topic, KafkaPartitionOffset **offsets, size_t n);
+void pubsub_req_committed(pubsub_req_t *r, int64_t seq, const char *group,
+    const char *topic, int32_t *partitions, size_t n);
 size_t pubsub_req_frame_size(const pubsub_req_t *r);
 size_t pubsub_req_frame(u_char *out, const pubsub_req_t *r,
     const u_char mask[4]);
@@ -170,6 +190,7 @@ void pubsub_resp_free(PubSubResp *resp);
 typedef struct {
     int                 fd;
     int                 timeout;        /* ms a wait may take, -1: forever */
+    int                 wait;           /* ms of the current wait, for errors */
     int64_t             sequence;       /* of the last request sent */
     unsigned            close_sent:1;
     unsigned            close_received:1;
@@ -184,6 +205,10 @@ int pubsub_send_frame(pubsub_conn_t *c, int opcode, const u_char *payload,
     size_t len);
 int pubsub_send_req(pubsub_conn_t *c, const pubsub_req_t *r);
 int pubsub_recv_resp(pubsub_conn_t *c, PubSubResp **resp);
+int pubsub_recv_resp_timeout(pubsub_conn_t *c, PubSubResp **resp,
+    int timeout);
+int pubsub_buffered(pubsub_conn_t *c);
+void pubsub_set_wakeup_fd(int fd);
 int pubsub_call(pubsub_conn_t *c, pubsub_req_t *r, PubSubResp **resp);
 void pubsub_close(pubsub_conn_t *c, int code);
 
