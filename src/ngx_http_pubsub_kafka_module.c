@@ -104,6 +104,13 @@ static ngx_command_t  ngx_http_pubsub_kafka_commands[] = {
       offsetof(ngx_http_pubsub_kafka_loc_conf_t, max_partitions),
       &ngx_http_pubsub_kafka_limit_bounds },
 
+    { ngx_string("pubsub_kafka_max_subscriptions"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, max_subscriptions),
+      &ngx_http_pubsub_kafka_limit_bounds },
+
     { ngx_string("pubsub_kafka_max_lookups"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -218,6 +225,7 @@ static ngx_http_module_t  ngx_http_pubsub_kafka_module_ctx = {
 
 static ngx_http_pubsub_command_t  *ngx_http_pubsub_kafka_tables[] = {
     ngx_http_pubsub_kafka_fetch_commands,
+    ngx_http_pubsub_kafka_subscribe_commands,
     NULL
 };
 
@@ -225,9 +233,9 @@ static ngx_http_pubsub_command_t  *ngx_http_pubsub_kafka_tables[] = {
 static ngx_http_pubsub_backend_t  ngx_http_pubsub_kafka_backend = {
     ngx_string("kafka"),
     ngx_http_pubsub_kafka_tables,
-    0,
-    NULL,
-    NULL,
+    sizeof(ngx_http_pubsub_kafka_session_t),
+    ngx_http_pubsub_kafka_init_session,
+    ngx_http_pubsub_kafka_drain,
     NULL
 };
 
@@ -432,6 +440,7 @@ ngx_http_pubsub_kafka_create_loc_conf(ngx_conf_t *cf)
     conf->read_timeout = NGX_CONF_UNSET_MSEC;
     conf->max_partitions = NGX_CONF_UNSET_UINT;
     conf->max_lookups = NGX_CONF_UNSET_UINT;
+    conf->max_subscriptions = NGX_CONF_UNSET_UINT;
     conf->ssl = NGX_CONF_UNSET;
     conf->ssl_verify = NGX_CONF_UNSET;
 
@@ -463,6 +472,8 @@ ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_uint_value(conf->max_partitions, prev->max_partitions,
                               4096);
     ngx_conf_merge_uint_value(conf->max_lookups, prev->max_lookups, 256);
+    ngx_conf_merge_uint_value(conf->max_subscriptions,
+                              prev->max_subscriptions, 64);
 
     ngx_conf_merge_value(conf->ssl, prev->ssl, 0);
     ngx_conf_merge_value(conf->ssl_verify, prev->ssl_verify, 1);
