@@ -22,6 +22,9 @@
 /* a transient failure (a broker down) is tried again after this, in ms */
 #define NGX_HTTP_PUBSUB_KAFKA_RETRY      1000
 
+/* credit granted ahead of what was pushed, at most */
+#define NGX_HTTP_PUBSUB_KAFKA_CREDIT_MAX ((int64_t) 1 << 48)
+
 /* at most this many headers in a filter */
 #define NGX_HTTP_PUBSUB_KAFKA_FILTER_MAX 64
 
@@ -40,6 +43,7 @@ typedef struct {
 
     unsigned                             started:1;
     unsigned                             paused:1; /* no room, no credit */
+    unsigned                             jumping:1; /* bounds looked up */
 } ngx_http_pubsub_kafka_spart_t;
 
 
@@ -607,6 +611,8 @@ ngx_http_pubsub_kafka_sub_ready(ngx_http_pubsub_kafka_waiter_t *w)
     s = sp->sub;
     r = w->reader;
 
+    sp->jumping = 0;
+
     sentinel = &r->window;
     start = ngx_http_pubsub_kafka_window_find(r, w->offset);
 
@@ -779,11 +785,15 @@ ngx_http_pubsub_kafka_sub_fail(ngx_http_pubsub_kafka_waiter_t *w,
 
     if (err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
 
-        if (!w->looked_up || !p->valid) {
+        if (!sp->jumping) {
+            /* the partition's bounds now, not those it had */
+            sp->jumping = 1;
             w->looked_up = 0;
             ngx_http_pubsub_kafka_dispatch(w);
             return;
         }
+
+        sp->jumping = 0;
 
         ngx_log_error(NGX_LOG_INFO, sp->sub->cmd->log, 0,
                       "pubsub: kafka subscription to \"%V\" partition %D "
@@ -791,7 +801,6 @@ ngx_http_pubsub_kafka_sub_fail(ngx_http_pubsub_kafka_waiter_t *w,
                       p->id, w->offset, p->low, p->high);
 
         w->offset = (w->offset < p->low) ? p->low : p->high;
-        w->looked_up = 0;
 
         if (ngx_http_pubsub_kafka_sub_positions(sp->sub->cmd, sp->sub, sp, 0)
             != NGX_OK)
@@ -1085,10 +1094,12 @@ ngx_http_pubsub_kafka_credit(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
         return NGX_OK;
     }
 
+    /* credit adds to what may be pushed, up to a bound of its own */
+
     s->unacked -= kc->messages;
 
-    if (s->unacked < 0) {
-        s->unacked = 0;
+    if (s->unacked < -NGX_HTTP_PUBSUB_KAFKA_CREDIT_MAX) {
+        s->unacked = -NGX_HTTP_PUBSUB_KAFKA_CREDIT_MAX;
     }
 
     ngx_http_pubsub_kafka_sub_resume(s);
