@@ -12,7 +12,7 @@ use Time::HiRes qw(time);
 use Test::PubSub::Proto qw(pb_resp_encode pb_resp_render escape_bytes);
 
 our @EXPORT_OK = qw(
-    subscribe push_messages push_until sub_answer render_resp
+    subscribe push_messages sub_answer render_resp
     message_line
 );
 
@@ -35,14 +35,46 @@ sub message_line {
     return $line . '=' . escape_bytes($m->{value});
 }
 
+# Answers of other sequences read while waiting for one: kept, per
+# connection, for push_messages and sub_answer to read first.
+my %STASH;
+
+sub _next_resp {
+    my ($ws, $timeout) = @_;
+    my $stash = $STASH{"$ws"} ||= [];
+    return shift @$stash if @$stash;
+    my $f = $ws->recv_frame($timeout);
+    return undef unless defined $f;
+    die "eof\n" unless ref $f;
+    my $r = Test::PubSub::Proto::pb_resp_decode($f->{payload});
+    die "not a response\n" unless $r;
+    return $r;
+}
+
+# The next answer with sequence $seq (others are kept for later).
+sub sub_answer {
+    my ($ws, $seq, $timeout) = @_;
+    my $deadline = time + ($timeout // 5);
+    my @other;
+    for (;;) {
+        my $r = _next_resp($ws, $deadline - time);
+        unless ($r) {
+            unshift @{ $STASH{"$ws"} }, @other;
+            die "no answer of sequence $seq\n";
+        }
+        if ($r->{sequence} == $seq) {
+            unshift @{ $STASH{"$ws"} }, @other;
+            return $r;
+        }
+        push @other, $r;
+    }
+}
+
 # Sends CmdKafkaSubscribe and returns its first answer, rendered.
 sub subscribe {
     my ($ws, $seq, %args) = @_;
     $ws->send_req(sequence => $seq, cmd_kafka_subscribe => \%args);
-    my $r = $ws->recv_resp;
-    die "seq $r->{sequence}, want $seq: " . render_resp($r) . "\n"
-        unless $r->{sequence} == $seq;
-    return render_resp($r);
+    return render_resp(sub_answer($ws, $seq));
 }
 
 # The messages subscription $seq pushes until $n came (or $timeout
@@ -58,16 +90,19 @@ sub push_messages {
     my $count = 0;
     while ($count < $n) {
         my $left = $deadline - time;
-        last if $left <= 0;
-        my $f = $ws->recv_frame($left);
-        last unless defined $f;
-        die "eof after $count messages\n" unless ref $f;
-        my $r = Test::PubSub::Proto::pb_resp_decode($f->{payload});
-        die "not a response\n" unless $r;
+        last if $left <= 0 && !@{ $STASH{"$ws"} || [] };
+        my $r = _next_resp($ws, $left > 0 ? $left : 0);
+        last unless $r;
         if ($r->{sequence} != $seq) {
-            die 'answer of sequence ' . $r->{sequence} . ': '
-                . render_resp($r) . "\n" unless $opt{others};
-            push @{ $opt{others} }, "seq=$r->{sequence} " . render_resp($r);
+            if ($opt{others}) {
+                push @{ $opt{others} },
+                    "seq=$r->{sequence} " . render_resp($r);
+            }
+            else {
+                $opt{keep} ? push(@{ $opt{kept} }, $r)
+                           : die 'answer of sequence ' . $r->{sequence}
+                                 . ': ' . render_resp($r) . "\n";
+            }
             next;
         }
         my $fr = $r->{kafka_fetch_resp};
@@ -87,6 +122,7 @@ sub push_messages {
             $count++;
         }
     }
+    push @{ $STASH{"$ws"} }, @{ $opt{kept} || [] };
     return \@lines;
 }
 
