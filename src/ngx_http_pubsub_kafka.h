@@ -195,6 +195,7 @@ struct ngx_http_pubsub_kafka_part_s {
     int64_t                              high;
     ngx_uint_t                           refs;     /* subscriptions */
     ngx_uint_t                           busy;     /* walked: not freed */
+    ngx_uint_t                           starts;   /* of readers */
     ngx_uint_t                           seeks;
     ngx_uint_t                           lookups;
 

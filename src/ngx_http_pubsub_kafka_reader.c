@@ -84,6 +84,8 @@ ngx_http_pubsub_kafka_reader_start(ngx_http_pubsub_kafka_reader_t *r,
 
     r->running = 1;
     r->tail = tail;
+
+    p->starts++;
     r->checked = kc->errors;
     r->used = ngx_current_msec;
 

@@ -218,10 +218,12 @@ ngx_http_pubsub_kafka_status_partitions(u_char *p,
             /* topic names are [a-zA-Z0-9._-]: nothing to escape */
 
             p = ngx_sprintf(p, "{\"topic\":\"%V\",\"partition\":%D,"
-                            "\"readers\":%ui,\"seeks\":%ui,"
+                            "\"readers\":%ui,\"starts\":%ui,"
+                            "\"seeks\":%ui,"
                             "\"lookups\":%ui,\"subscriptions\":%ui,"
                             "\"low\":%L,\"high\":%L}",
-                            &t->sn.str, part->id, n, part->seeks,
+                            &t->sn.str, part->id, n, part->starts,
+                            part->seeks,
                             part->lookups, part->refs, part->low,
                             part->high);
         }
