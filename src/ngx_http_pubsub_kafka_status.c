@@ -20,7 +20,8 @@
 
 /* bytes of one client and of one partition in the JSON, names aside */
 #define NGX_HTTP_PUBSUB_KAFKA_CLIENT_JSON     512
-#define NGX_HTTP_PUBSUB_KAFKA_PARTITION_JSON  192
+#define NGX_HTTP_PUBSUB_KAFKA_PARTITION_JSON  (256 + 160                     \
+                                          * NGX_HTTP_PUBSUB_KAFKA_READERS)
 
 
 static size_t ngx_http_pubsub_kafka_status_size(
@@ -221,11 +222,28 @@ ngx_http_pubsub_kafka_status_partitions(u_char *p,
                             "\"readers\":%ui,\"starts\":%ui,"
                             "\"seeks\":%ui,"
                             "\"lookups\":%ui,\"subscriptions\":%ui,"
-                            "\"low\":%L,\"high\":%L}",
+                            "\"low\":%L,\"high\":%L,\"reading\":[",
                             &t->sn.str, part->id, n, part->starts,
                             part->seeks,
                             part->lookups, part->refs, part->low,
                             part->high);
+
+            for (i = 0, n = 0; i < NGX_HTTP_PUBSUB_KAFKA_READERS; i++) {
+                r = &part->readers[i];
+
+                if (!r->running) {
+                    continue;
+                }
+
+                p = ngx_sprintf(p, "%s{\"first\":%L,\"next\":%L,"
+                                "\"messages\":%ui,\"tail\":%s,"
+                                "\"paused\":%s}",
+                                n++ ? "," : "", r->first, r->next,
+                                r->nmessages, r->tail ? "true" : "false",
+                                r->paused ? "true" : "false");
+            }
+
+            p = ngx_cpymem(p, "]}", 2);
         }
     }
 
