@@ -203,6 +203,9 @@ ngx_http_pubsub_kafka_init_worker(ngx_cycle_t *cycle,
     ngx_queue_init(&kc->tasks);
     ngx_queue_init(&kc->touched);
     ngx_queue_init(&kc->tickets);
+    ngx_queue_init(&kc->batches);
+    ngx_rbtree_init(&kc->open_batches, &kc->batch_sentinel,
+                    ngx_str_rbtree_insert_value);
 
     cluster->client = kc;
 
@@ -423,6 +426,7 @@ ngx_http_pubsub_kafka_exit_worker(ngx_http_pubsub_kafka_client_t *kc)
     }
 
     ngx_http_pubsub_kafka_tasks_free(kc);
+    ngx_http_pubsub_kafka_batches_free(kc);
     ngx_http_pubsub_kafka_partitions_free(kc);
 
     for (i = 0; i < NGX_HTTP_PUBSUB_KAFKA_READERS; i++) {

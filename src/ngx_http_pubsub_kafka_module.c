@@ -132,6 +132,13 @@ static ngx_command_t  ngx_http_pubsub_kafka_commands[] = {
       offsetof(ngx_http_pubsub_kafka_loc_conf_t, flush_timeout),
       NULL },
 
+    { ngx_string("pubsub_kafka_commit_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, commit_interval),
+      NULL },
+
     { ngx_string("pubsub_kafka_max_lookups"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -248,6 +255,7 @@ static ngx_http_pubsub_command_t  *ngx_http_pubsub_kafka_tables[] = {
     ngx_http_pubsub_kafka_fetch_commands,
     ngx_http_pubsub_kafka_subscribe_commands,
     ngx_http_pubsub_kafka_produce_commands,
+    ngx_http_pubsub_kafka_group_commands,
     NULL
 };
 
@@ -466,6 +474,7 @@ ngx_http_pubsub_kafka_create_loc_conf(ngx_conf_t *cf)
     conf->produce = NGX_CONF_UNSET;
     conf->produce_max_size = NGX_CONF_UNSET_SIZE;
     conf->flush_timeout = NGX_CONF_UNSET_MSEC;
+    conf->commit_interval = NGX_CONF_UNSET_MSEC;
     conf->ssl = NGX_CONF_UNSET;
     conf->ssl_verify = NGX_CONF_UNSET;
 
@@ -504,6 +513,8 @@ ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf, void *parent,
                               1024 * 1024);
     ngx_conf_merge_msec_value(conf->flush_timeout, prev->flush_timeout,
                               5000);
+    ngx_conf_merge_msec_value(conf->commit_interval, prev->commit_interval,
+                              10);
 
     ngx_conf_merge_value(conf->ssl, prev->ssl, 0);
     ngx_conf_merge_value(conf->ssl_verify, prev->ssl_verify, 1);
