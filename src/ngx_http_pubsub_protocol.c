@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_pubsub_protocol.h"
+#include "ngx_http_pubsub_protocol_metrics.h"
 
 
 #define NGX_HTTP_PUBSUB_ERROR_MAX  1024
@@ -54,6 +55,12 @@ ngx_http_pubsub_add_backend(ngx_conf_t *cf, ngx_http_pubsub_registry_t *reg,
         reg->backends = ngx_array_create(cf->pool, 2,
                                      sizeof(ngx_http_pubsub_backend_conf_t));
         if (reg->backends == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_pubsub_command_metrics(cf, NULL, &reg->routes[0].metric)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
     }
@@ -105,6 +112,12 @@ ngx_http_pubsub_add_table(ngx_conf_t *cf, ngx_http_pubsub_registry_t *reg,
         route->command = c;
         route->conf = conf;
         route->backend = reg->backends->nelts;
+
+        if (ngx_http_pubsub_command_metrics(cf, &c->name, &route->metric)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
@@ -189,6 +202,7 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
                       "pubsub: client sent undecodable data of %uz bytes",
                       len);
         s->errors++;
+        ngx_http_pubsub_command_metric(s->registry->routes[0].metric, 0);
         (void) ngx_http_pubsub_send_error_resp(s, 0, 0, "wrong command");
         return;
     }
@@ -213,6 +227,8 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
                       "pubsub: no handler for command %d, sequence %L",
                       req->req_case, req->sequence);
         s->errors++;
+        ngx_http_pubsub_command_metric(s->registry->routes[0].metric,
+                                       code ? NGX_HTTP_PUBSUB_NOT_FOUND : 0);
         (void) ngx_http_pubsub_send_error_resp(s, req->sequence,
                                                code ? NGX_HTTP_PUBSUB_NOT_FOUND
                                                     : 0,
@@ -228,6 +244,8 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
                       "UTF-8 or holds a NUL byte, %V, sequence %L",
                       &command->name, req->sequence);
         s->errors++;
+        ngx_http_pubsub_command_metric(route->metric,
+                                       code ? NGX_HTTP_PUBSUB_BAD_REQUEST : 0);
         (void) ngx_http_pubsub_send_error_resp(s, req->sequence,
                                            code ? NGX_HTTP_PUBSUB_BAD_REQUEST
                                                 : 0,
@@ -242,6 +260,8 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
                       "pubsub: client has %ui commands in flight, "
                       "sequence %L refused", s->ninflight, req->sequence);
         s->errors++;
+        ngx_http_pubsub_command_metric(route->metric,
+                                       code ? NGX_HTTP_PUBSUB_TOO_MANY : 0);
         (void) ngx_http_pubsub_send_error_resp(s, req->sequence,
                                                code ? NGX_HTTP_PUBSUB_TOO_MANY
                                                     : 0,
@@ -253,6 +273,8 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
     cmd = ngx_calloc(sizeof(ngx_http_pubsub_cmd_t) + command->data_size,
                      log);
     if (cmd == NULL) {
+        ngx_http_pubsub_command_metric(route->metric,
+                                       code ? NGX_HTTP_PUBSUB_INTERNAL : 0);
         (void) ngx_http_pubsub_send_error_resp(s, req->sequence,
                                                code ? NGX_HTTP_PUBSUB_INTERNAL
                                                     : 0,
@@ -400,6 +422,20 @@ ngx_http_pubsub_close(ngx_http_pubsub_ws_t *ws)
 void
 ngx_http_pubsub_cmd_done(ngx_http_pubsub_cmd_t *cmd)
 {
+    ngx_int_t                   result;
+    ngx_http_pubsub_session_t  *s;
+
+    s = cmd->session;
+
+    /* the connection is going away: not answered */
+
+    result = cmd->errored ? cmd->error
+             : s->ws->finalized ? NGX_HTTP_PUBSUB_RESULT_CANCELED
+             : NGX_HTTP_PUBSUB_RESULT_OK;
+
+    ngx_http_pubsub_command_metric(
+        s->registry->routes[cmd->command->type].metric, result);
+
     ngx_queue_remove(&cmd->queue);
 
     if (!(cmd->command->flags & NGX_HTTP_PUBSUB_CMD_STREAM)) {
