@@ -40,6 +40,7 @@ $(OBJS)/Makefile: config proto/pubsub.proto
 
 $(MODULE): $(OBJS)/Makefile $(SRCS)
 	$(MAKE) -s -f $(OBJS)/Makefile -C $(NGINX_SRC) modules
+	test $(OBJS)/ngx_http_pubsub_kafka_module.so -nt $(OBJS)/Makefile
 	cp $(OBJS)/ngx_http_pubsub_kafka_module.so $@.tmp && mv -f $@.tmp $@
 
 $(MOCK): tools/pubsub_kafka_mock.c

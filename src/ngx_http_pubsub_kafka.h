@@ -33,6 +33,8 @@
 #define NGX_HTTP_PUBSUB_KAFKA_READERS    2
 #define NGX_HTTP_PUBSUB_KAFKA_TOPIC_MAX  249
 
+#define NGX_HTTP_PUBSUB_KAFKA_GROUP_MAX  255
+
 /* a name as text for answers and logs: escaped, cut at 256 bytes */
 #define NGX_HTTP_PUBSUB_KAFKA_NAME_TEXT  (4 * 256 + 4)
 
@@ -56,8 +58,11 @@ typedef struct {
     ngx_thread_pool_t                   *thread_pool;
     ngx_uint_t                           max_partitions;
     ngx_uint_t                           max_lookups;
+    ngx_msec_t                           flush_timeout;
     ngx_uint_t                           index;
     ngx_http_pubsub_kafka_client_t      *client;       /* per worker */
+
+    unsigned                             produce:1;    /* a producer */
 } ngx_http_pubsub_kafka_cluster_t;
 
 
@@ -78,6 +83,11 @@ typedef struct {
     ngx_msec_t                           read_timeout;
     ngx_uint_t                           max_partitions;
     ngx_uint_t                           max_lookups;
+    ngx_uint_t                           max_subscriptions;
+    ngx_flag_t                           produce;
+    size_t                               produce_max_size;
+    ngx_msec_t                           commit_interval;
+    ngx_msec_t                           flush_timeout;
     ngx_str_t                            thread_pool_name;
     ngx_thread_pool_t                   *thread_pool;
 
@@ -94,6 +104,14 @@ typedef struct {
     ngx_str_t                            sasl_kerberos_principal;
     ngx_str_t                            sasl_kerberos_keytab;
 } ngx_http_pubsub_kafka_loc_conf_t;
+
+
+/* the backend's state of one connection */
+
+typedef struct {
+    ngx_queue_t                          subs;     /* subscriptions */
+    ngx_uint_t                           nsubs;
+} ngx_http_pubsub_kafka_session_t;
 
 
 /* a message as a ready-made "repeated KafkaMessage messages = 1" entry */
@@ -184,6 +202,7 @@ struct ngx_http_pubsub_kafka_part_s {
     int64_t                              high;
     ngx_uint_t                           refs;     /* subscriptions */
     ngx_uint_t                           busy;     /* walked: not freed */
+    ngx_uint_t                           starts;   /* of readers */
     ngx_uint_t                           seeks;
     ngx_uint_t                           lookups;
 
@@ -224,6 +243,16 @@ struct ngx_http_pubsub_kafka_client_s {
     ngx_http_pubsub_kafka_cluster_t     *cluster;
     ngx_log_t                           *log;
     ngx_http_pubsub_kafka_handle_t       handles[NGX_HTTP_PUBSUB_KAFKA_READERS];
+    ngx_http_pubsub_kafka_handle_t       producer;  /* if a location may */
+    ngx_queue_t                          tickets;   /* produced, no report */
+    ngx_rbtree_t                         open_batches; /* commits by group */
+    ngx_rbtree_node_t                    batch_sentinel;
+    ngx_queue_t                          batches;   /* open or in flight */
+    ngx_uint_t                           nadmin;    /* Admin requests */
+    ngx_uint_t                           ncommits;
+    ngx_uint_t                           nproduced;
+    ngx_uint_t                           nacked;
+    ngx_uint_t                           nfailed;
     ngx_rbtree_t                         topics;
     ngx_rbtree_node_t                    sentinel;
     ngx_queue_t                          tasks;    /* posted, not done */
@@ -267,6 +296,54 @@ struct ngx_http_pubsub_kafka_task_s {
     unsigned                             skipped:1; /* worker exiting */
 };
 
+
+/*
+ * A blocking look-up of many partitions of a topic at once (see
+ * ngx_http_pubsub_kafka_offsets.c): in "list" the partitions asked for;
+ * the results in lists of the same partitions, the committed ones in the
+ * order Kafka gave them.
+ */
+
+typedef struct ngx_http_pubsub_kafka_offsets_s
+    ngx_http_pubsub_kafka_offsets_t;
+
+typedef void (*ngx_http_pubsub_kafka_offsets_pt)(
+    ngx_http_pubsub_kafka_offsets_t *o);
+
+struct ngx_http_pubsub_kafka_offsets_s {
+    ngx_http_pubsub_kafka_task_t        *task;
+    ngx_http_pubsub_kafka_client_t      *client;
+    ngx_http_pubsub_kafka_offsets_pt     done;
+    void                                *data;     /* NULL: owner gone */
+    rd_kafka_t                          *rk;
+    rd_kafka_topic_t                    *rkt;
+    char                                *topic;
+    char                                *group;    /* committed offsets */
+    int64_t                              timestamp; /* > 0: times */
+    int                                  timeout;
+    rd_kafka_topic_partition_list_t     *list;
+    rd_kafka_topic_partition_list_t     *low;
+    rd_kafka_topic_partition_list_t     *high;
+    rd_kafka_topic_partition_list_t     *times;
+    rd_kafka_topic_partition_list_t     *committed;
+    rd_kafka_resp_err_t                  err;
+
+    unsigned                             all:1;    /* every partition */
+    unsigned                             ends:1;   /* low and high */
+};
+
+
+/* ngx_http_pubsub_kafka_offsets.c */
+
+ngx_http_pubsub_kafka_offsets_t *ngx_http_pubsub_kafka_offsets_alloc(
+    ngx_http_pubsub_kafka_client_t *kc, ngx_str_t *topic, ngx_str_t *group,
+    ngx_http_pubsub_kafka_offsets_pt done, void *data);
+ngx_int_t ngx_http_pubsub_kafka_offsets_post(
+    ngx_http_pubsub_kafka_offsets_t *o);
+int64_t ngx_http_pubsub_kafka_offsets_get(
+    rd_kafka_topic_partition_list_t *list, int32_t id,
+    rd_kafka_resp_err_t *err);
+void ngx_http_pubsub_kafka_offsets_free(ngx_http_pubsub_kafka_offsets_t *o);
 
 /* ngx_http_pubsub_kafka_task.c */
 
@@ -338,6 +415,29 @@ extern ngx_http_pubsub_command_t  ngx_http_pubsub_kafka_fetch_commands[];
 ngx_http_pubsub_kafka_client_t *ngx_http_pubsub_kafka_cmd_client(
     ngx_http_pubsub_cmd_t *cmd, ngx_uint_t ext, const char *what,
     char *topic, int32_t partition);
+
+/* ngx_http_pubsub_kafka_subscribe.c */
+
+extern ngx_http_pubsub_command_t  ngx_http_pubsub_kafka_subscribe_commands[];
+
+ngx_int_t ngx_http_pubsub_kafka_init_session(
+    ngx_http_pubsub_session_t *session, void *data, void *conf);
+void ngx_http_pubsub_kafka_drain(ngx_http_pubsub_session_t *session,
+    void *data);
+
+/* ngx_http_pubsub_kafka_produce.c */
+
+extern ngx_http_pubsub_command_t  ngx_http_pubsub_kafka_produce_commands[];
+
+void ngx_http_pubsub_kafka_delivered(ngx_http_pubsub_kafka_client_t *kc,
+    rd_kafka_event_t *ev);
+void ngx_http_pubsub_kafka_producer_exit(ngx_http_pubsub_kafka_client_t *kc);
+
+/* ngx_http_pubsub_kafka_group.c */
+
+extern ngx_http_pubsub_command_t  ngx_http_pubsub_kafka_group_commands[];
+
+void ngx_http_pubsub_kafka_batches_free(ngx_http_pubsub_kafka_client_t *kc);
 
 /* ngx_http_pubsub_kafka_cluster.c */
 

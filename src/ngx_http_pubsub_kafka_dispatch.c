@@ -67,12 +67,15 @@ ngx_http_pubsub_kafka_dispatch_waiter(ngx_http_pubsub_kafka_waiter_t *w)
     p = w->partition;
     o = w->offset;
 
-    /* a window that has it now first, the tail reader's before others */
+    /*
+     * a window that has it now first, the tail reader's before others;
+     * a waiter wanting a look-up's verdict only goes to the look-up
+     */
 
     found = NULL;
     best = 0;
 
-    for (i = 0; i < NGX_HTTP_PUBSUB_KAFKA_READERS; i++) {
+    for (i = 0; !w->verdict && i < NGX_HTTP_PUBSUB_KAFKA_READERS; i++) {
         r = &p->readers[i];
 
         if (!r->running || r->stopping || o < r->first || o > r->next) {
@@ -100,7 +103,7 @@ ngx_http_pubsub_kafka_dispatch_waiter(ngx_http_pubsub_kafka_waiter_t *w)
         return;
     }
 
-    if (p->lookup || !w->looked_up) {
+    if (p->lookup || !w->looked_up || w->verdict) {
         ngx_http_pubsub_kafka_hold(w);
 
         if (p->lookup) {
@@ -334,20 +337,42 @@ ngx_http_pubsub_kafka_retry(ngx_http_pubsub_kafka_part_t *p)
 }
 
 
-/* every waiter of a list fails with the same reason */
+/*
+ * Every waiter of a list fails with the same reason.  The list is taken
+ * first: a waiter that goes somewhere else from its fail() may land on it
+ * again, and waits there.
+ */
 
 void
 ngx_http_pubsub_kafka_fail_waiters(ngx_queue_t *list, const char *reason,
     rd_kafka_resp_err_t err)
 {
-    ngx_queue_t                      *q;
-    ngx_http_pubsub_kafka_waiter_t   *w;
+    ngx_queue_t                      failed, *q;
+    ngx_http_pubsub_kafka_waiter_t  *w;
+
+    ngx_queue_init(&failed);
 
     while (!ngx_queue_empty(list)) {
         q = ngx_queue_head(list);
         w = ngx_queue_data(q, ngx_http_pubsub_kafka_waiter_t, queue);
 
+        /* its counts go, it stays queued (on "failed") for cancels */
         ngx_http_pubsub_kafka_unwait(w);
+
+        w->queued = 1;
+        w->pending = 1;
+        w->reader = NULL;
+        ngx_queue_insert_tail(&failed, &w->queue);
+    }
+
+    while (!ngx_queue_empty(&failed)) {
+        q = ngx_queue_head(&failed);
+        w = ngx_queue_data(q, ngx_http_pubsub_kafka_waiter_t, queue);
+
+        ngx_queue_remove(q);
+        w->queued = 0;
+        w->pending = 0;
+
         w->fail(w, reason, err);
     }
 }

@@ -173,6 +173,10 @@ ngx_http_pubsub_kafka_list_offset(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
     l->timestamp = lo->timestamp;
     l->timeout = (int) conf->timeout;
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, cmd->log, 0,
+                   "pubsub: kafka offsets_for_times(\"%s\", %D, %L)",
+                   l->topic, l->id, l->timestamp);
+
     rc = ngx_http_pubsub_kafka_task_post(t);
 
     if (rc != NGX_OK) {

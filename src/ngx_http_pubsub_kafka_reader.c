@@ -28,6 +28,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_pubsub_kafka_append(
     ngx_http_pubsub_kafka_reader_t *r, rd_kafka_message_t *m);
+static ngx_uint_t ngx_http_pubsub_kafka_window_trim(
+    ngx_http_pubsub_kafka_reader_t *r);
 static void ngx_http_pubsub_kafka_reader_fail(
     ngx_http_pubsub_kafka_reader_t *r, rd_kafka_resp_err_t err);
 static void ngx_http_pubsub_kafka_stop_run(ngx_http_pubsub_kafka_task_t *t);
@@ -84,6 +86,8 @@ ngx_http_pubsub_kafka_reader_start(ngx_http_pubsub_kafka_reader_t *r,
 
     r->running = 1;
     r->tail = tail;
+
+    p->starts++;
     r->checked = kc->errors;
     r->used = ngx_current_msec;
 
@@ -249,13 +253,15 @@ ngx_http_pubsub_kafka_deliver(ngx_http_pubsub_kafka_handle_t *h,
         p->high = r->next;
     }
 
-    if (r->nwaiters) {
-        if (!r->touched) {
-            r->touched = 1;
-            ngx_queue_insert_tail(&kc->touched, &r->touch);
-        }
+    if (r->nwaiters && !r->touched) {
+        r->touched = 1;
+        ngx_queue_insert_tail(&kc->touched, &r->touch);
+    }
 
-    } else if (!r->tail && r->bytes >= kc->cluster->buffer_size) {
+    if (ngx_http_pubsub_kafka_window_trim(r)
+        && r->running && !r->stopping && !r->paused && !r->tail
+        && r->nwaiters == 0)
+    {
         ngx_http_pubsub_kafka_reader_pause(r, 1);
     }
 }
@@ -273,7 +279,6 @@ ngx_http_pubsub_kafka_append(ngx_http_pubsub_kafka_reader_t *r,
 {
     size_t                            size, nlen, vlen;
     ngx_uint_t                        n, i;
-    ngx_queue_t                      *q;
     const char                       *name;
     const void                       *value;
     rd_kafka_headers_t               *hdrs;
@@ -361,6 +366,37 @@ ngx_http_pubsub_kafka_append(ngx_http_pubsub_kafka_reader_t *r,
     kc->window_bytes += size;
     kc->nmessages++;
 
+    return NGX_OK;
+}
+
+
+/*
+ * The window keeps the newest messages within pubsub_kafka_buffer_size.
+ * Waiters not served yet are served first: a batch larger than the window
+ * must not take their messages away before they had them.  Returns 1 when
+ * the window was full.
+ */
+
+static ngx_uint_t
+ngx_http_pubsub_kafka_window_trim(ngx_http_pubsub_kafka_reader_t *r)
+{
+    ngx_queue_t                     *q;
+    ngx_http_pubsub_kafka_msg_t     *msg;
+    ngx_http_pubsub_kafka_client_t  *kc;
+
+    kc = r->partition->topic->client;
+
+    if (r->bytes <= kc->cluster->buffer_size) {
+        return 0;
+    }
+
+    if (r->touched) {
+        ngx_queue_remove(&r->touch);
+        r->touched = 0;
+
+        ngx_http_pubsub_kafka_notify(r);
+    }
+
     while (r->bytes > kc->cluster->buffer_size && r->nmessages > 1) {
         q = ngx_queue_head(&r->window);
         msg = ngx_queue_data(q, ngx_http_pubsub_kafka_msg_t, queue);
@@ -375,7 +411,7 @@ ngx_http_pubsub_kafka_append(ngx_http_pubsub_kafka_reader_t *r,
         ngx_free(msg);
     }
 
-    return NGX_OK;
+    return 1;
 }
 
 

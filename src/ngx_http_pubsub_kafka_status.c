@@ -20,7 +20,8 @@
 
 /* bytes of one client and of one partition in the JSON, names aside */
 #define NGX_HTTP_PUBSUB_KAFKA_CLIENT_JSON     512
-#define NGX_HTTP_PUBSUB_KAFKA_PARTITION_JSON  192
+#define NGX_HTTP_PUBSUB_KAFKA_PARTITION_JSON  (256 + 160                     \
+                                          * NGX_HTTP_PUBSUB_KAFKA_READERS)
 
 
 static size_t ngx_http_pubsub_kafka_status_size(
@@ -158,11 +159,16 @@ ngx_http_pubsub_kafka_status_client(u_char *p,
                     "\"topics\":%ui,\"partitions\":%ui,\"readers\":%ui,"
                     "\"cursors\":%ui,\"waiters\":%ui,\"lookups\":%ui,"
                     "\"window_bytes\":%uz,\"fetches\":%ui,"
-                    "\"messages\":%ui,\"seeks\":%ui,\"partition_list\":[",
+                    "\"messages\":%ui,\"seeks\":%ui,"
+                    "\"produced\":%ui,\"acked\":%ui,\"failed\":%ui,"
+                    "\"commits\":%ui,\"admin_requests\":%ui,"
+                    "\"partition_list\":[",
                     NGX_HTTP_PUBSUB_KAFKA_READERS, up, kc->ntopics,
                     kc->npartitions, kc->nreaders, kc->nreaders,
                     kc->nwaiters, kc->ntasks, kc->window_bytes,
-                    kc->nfetches, kc->nmessages, kc->nseeks);
+                    kc->nfetches, kc->nmessages, kc->nseeks,
+                    kc->nproduced, kc->nacked, kc->nfailed, kc->ncommits,
+                    kc->nadmin);
 
     p = ngx_http_pubsub_kafka_status_partitions(p, kc);
 
@@ -218,12 +224,31 @@ ngx_http_pubsub_kafka_status_partitions(u_char *p,
             /* topic names are [a-zA-Z0-9._-]: nothing to escape */
 
             p = ngx_sprintf(p, "{\"topic\":\"%V\",\"partition\":%D,"
-                            "\"readers\":%ui,\"seeks\":%ui,"
+                            "\"readers\":%ui,\"starts\":%ui,"
+                            "\"seeks\":%ui,"
                             "\"lookups\":%ui,\"subscriptions\":%ui,"
-                            "\"low\":%L,\"high\":%L}",
-                            &t->sn.str, part->id, n, part->seeks,
+                            "\"low\":%L,\"high\":%L,\"reading\":[",
+                            &t->sn.str, part->id, n, part->starts,
+                            part->seeks,
                             part->lookups, part->refs, part->low,
                             part->high);
+
+            for (i = 0, n = 0; i < NGX_HTTP_PUBSUB_KAFKA_READERS; i++) {
+                r = &part->readers[i];
+
+                if (!r->running) {
+                    continue;
+                }
+
+                p = ngx_sprintf(p, "%s{\"first\":%L,\"next\":%L,"
+                                "\"messages\":%ui,\"tail\":%s,"
+                                "\"paused\":%s}",
+                                n++ ? "," : "", r->first, r->next,
+                                r->nmessages, r->tail ? "true" : "false",
+                                r->paused ? "true" : "false");
+            }
+
+            p = ngx_cpymem(p, "]}", 2);
         }
     }
 

@@ -88,8 +88,9 @@ my %resp = (
                kafka_list_offset_resp => { offset => 42 } },
     fetch => { sequence => 1, kafka_fetch_resp => { messages => [
         { offset => 14, timestamp => 1700000000000, key => '',
-          value => 'testmsg15' },
-        { offset => 15, timestamp => 0, key => 'k', value => '' },
+          value => 'testmsg15', headers => [], partition => 0 },
+        { offset => 15, timestamp => 0, key => 'k', value => '',
+          headers => [ { key => 'h', value => "\0" } ], partition => 0 },
     ] } },
     none  => { sequence => 4 },
 );
@@ -156,7 +157,20 @@ is pb_resp_render(pb_resp_encode($resp{error})),
 is pb_resp_render(pb_resp_encode($resp{list})),
     'seq=9223372036854775807 list_offset offset=42', 'render list offset';
 is pb_resp_render(pb_resp_encode($resp{fetch})),
-    'seq=1 fetch 14="testmsg15" 15[k]=""', 'render fetch';
+    'seq=1 fetch 14="testmsg15" 15[k]{h=\x00}=""', 'render fetch';
+is pb_resp_render(pb_resp_encode({ sequence => 2, kafka_fetch_resp => {
+        messages => [ { offset => 3, partition => 5, value => 'v' } ] } })),
+    'seq=2 fetch 3="v"', 'render fetch: the partition is not shown';
+is pb_resp_render(pb_resp_encode({ sequence => 2, kafka_subscribe_resp => {
+        positions => [ { partition => 0, offset => 4 },
+                       { partition => 1, offset => 0 } ], ended => 1 } })),
+    'seq=2 subscribe ended 0@4 1@0', 'render subscribe';
+is pb_resp_render(pb_resp_encode({ sequence => 3, kafka_produce_resp => {
+        partition => 1, offset => 9, timestamp => 5 } })),
+    'seq=3 produce p1@9 ts=5', 'render produce';
+is pb_resp_render(pb_resp_encode({ sequence => 4, kafka_committed_resp => {
+        offsets => [ { partition => 0, offset => -1 } ] } })),
+    'seq=4 committed 0@-1', 'render committed';
 is pb_resp_render(pb_resp_encode({ sequence => 3, kafka_fetch_resp => {} })),
     'seq=3 fetch', 'render empty fetch';
 is pb_resp_render(pb_resp_encode($resp{none})), 'seq=4 none', 'render none';

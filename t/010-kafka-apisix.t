@@ -90,7 +90,7 @@ seq=2 list_offset offset=30
 [ ws_binary(pb_req(sequence => 3, cmd_kafka_fetch =>
     { topic => 'test-consumer', partition => 0, offset => 14 })) ]
 --- ws_response_like
-^seq=3 fetch 14="testmsg15"( \d+="testmsg\d+")*$
+\Aseq=3 fetch 14="testmsg15"( \d+="testmsg\d+")*\z
 
 
 

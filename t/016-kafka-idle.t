@@ -63,14 +63,14 @@ $s = status();
 push @out, "again: partitions $s->{partitions}, cursors $s->{cursors}";
 return \@out;
 --- ws_response_like
-^seq=1 fetch 0="m1"( 1="m2")?( 2="m3")?
-reading: partitions 1, cursors 1
-idle: partitions 0, cursors 0
-seq=2 fetch 1="m2"( 2="m3")?
-again: partitions 1, cursors 1$
+\Aseq=1 fetch 0="m1"( 1="m2")?( 2="m3")?$
+^reading: partitions 1, cursors 1$
+^idle: partitions 0, cursors 0$
+^seq=2 fetch 1="m2"( 2="m3")?$
+^again: partitions 1, cursors 1\z
 --- ws_frames: 5
 --- error_log
-pubsub: kafka cursor #0 of "idle" partition 0 idle, stopping
+pubsub: kafka reader #0 of "idle" partition 0 idle, stopping
 --- no_error_log
 [error]
 

@@ -13,9 +13,9 @@
  *
  *   ping                                       ok
  *   create TOPIC PARTITIONS                    ok
- *   produce TOPIC PART VALUE [key=K] [ts=MS]   ok OFFSET
+ *   produce TOPIC PART VALUE [key=K] [ts=MS] [h=NAME=VALUE]...   ok OFFSET
  *   produce_n TOPIC PART COUNT PREFIX [size=BYTES]   ok FIRST LAST
- *   produce_batch TOPIC PART COUNT PREFIX      ok FIRST LAST
+ *   produce_batch TOPIC PART COUNT PREFIX [size=BYTES]   ok FIRST LAST
  *   down ID | up ID                            ok
  *   leader TOPIC PART ID                       ok
  *   topicerr TOPIC ERR                         ok
@@ -62,7 +62,7 @@
 
 #define MOCK_TIMEOUT   5000         /* ms, for blocking librdkafka calls */
 #define MOCK_WARM_UP   1000         /* ms */
-#define MOCK_MAX_ARGS  8
+#define MOCK_MAX_ARGS  10
 #define MOCK_MAX_SIZE  (4 * 1024 * 1024)
 
 
@@ -400,22 +400,53 @@ mock_warm_up(rd_kafka_t *rk, const char *topic)
 }
 
 
+static rd_kafka_resp_err_t mock_produce_headers(rd_kafka_t *rk,
+    const char *topic, int32_t part, const char *val, size_t len,
+    const char *key, size_t klen, int64_t ts, rd_kafka_headers_t *hdrs);
+
+
 static rd_kafka_resp_err_t
 mock_produce(rd_kafka_t *rk, const char *topic, int32_t part,
     const char *val, size_t len, const char *key, size_t klen, int64_t ts)
 {
+    return mock_produce_headers(rk, topic, part, val, len, key, klen, ts,
+                                NULL);
+}
+
+
+/* "hdrs" (may be NULL) is taken over when the message is queued */
+
+static rd_kafka_resp_err_t
+mock_produce_headers(rd_kafka_t *rk, const char *topic, int32_t part,
+    const char *val, size_t len, const char *key, size_t klen, int64_t ts,
+    rd_kafka_headers_t *hdrs)
+{
     rd_kafka_resp_err_t  err;
 
     for ( ;; ) {
-        err = rd_kafka_producev(rk,
-                  RD_KAFKA_V_TOPIC(topic),
-                  RD_KAFKA_V_PARTITION(part),
-                  RD_KAFKA_V_VALUE((void *) val, len),
-                  RD_KAFKA_V_KEY(key, klen),
-                  RD_KAFKA_V_TIMESTAMP(ts),
-                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                  RD_KAFKA_V_OPAQUE(&mock_dr),
-                  RD_KAFKA_V_END);
+        if (hdrs) {
+            err = rd_kafka_producev(rk,
+                      RD_KAFKA_V_TOPIC(topic),
+                      RD_KAFKA_V_PARTITION(part),
+                      RD_KAFKA_V_VALUE((void *) val, len),
+                      RD_KAFKA_V_KEY(key, klen),
+                      RD_KAFKA_V_TIMESTAMP(ts),
+                      RD_KAFKA_V_HEADERS(hdrs),
+                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                      RD_KAFKA_V_OPAQUE(&mock_dr),
+                      RD_KAFKA_V_END);
+
+        } else {
+            err = rd_kafka_producev(rk,
+                      RD_KAFKA_V_TOPIC(topic),
+                      RD_KAFKA_V_PARTITION(part),
+                      RD_KAFKA_V_VALUE((void *) val, len),
+                      RD_KAFKA_V_KEY(key, klen),
+                      RD_KAFKA_V_TIMESTAMP(ts),
+                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                      RD_KAFKA_V_OPAQUE(&mock_dr),
+                      RD_KAFKA_V_END);
+        }
 
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || mock_stop) {
             break;
@@ -490,14 +521,16 @@ static void
 mock_cmd_produce(int argc, char **argv)
 {
     int                  i;
-    char                *key;
-    size_t               len, klen;
+    char                *key, *name, *value;
+    size_t               len, klen, vlen;
     int64_t              part, ts;
+    rd_kafka_headers_t  *hdrs;
     rd_kafka_resp_err_t  err;
 
     key = NULL;
     klen = 0;
     ts = 0;
+    hdrs = NULL;
 
     if (mock_int(argv[2], 0, INT32_MAX, &part) != 0) {
         mock_reply("error", "bad partition");
@@ -509,9 +542,28 @@ mock_cmd_produce(int argc, char **argv)
             key = argv[i] + 4;
             klen = mock_unescape(key);
 
+        } else if (strncmp(argv[i], "h=", 2) == 0
+                   && (value = strchr(argv[i] + 2, '=')) != NULL)
+        {
+            /* h=NAME=VALUE: a header, both percent-decoded */
+            name = argv[i] + 2;
+            *value++ = '\0';
+            (void) mock_unescape(name);
+            vlen = mock_unescape(value);
+
+            if (hdrs == NULL) {
+                hdrs = rd_kafka_headers_new(4);
+            }
+
+            (void) rd_kafka_header_add(hdrs, name, -1, value, (ssize_t) vlen);
+
         } else if (strncmp(argv[i], "ts=", 3) != 0
                    || mock_int(argv[i] + 3, 0, INT64_MAX, &ts) != 0)
         {
+            if (hdrs) {
+                rd_kafka_headers_destroy(hdrs);
+            }
+
             mock_reply("error", "bad option \"%s\"", argv[i]);
             return;
         }
@@ -522,9 +574,13 @@ mock_cmd_produce(int argc, char **argv)
     mock_reset();
     mock_warm_up(mock_single, argv[1]);
 
-    err = mock_produce(mock_single, argv[1], (int32_t) part, argv[3], len,
-                       key, klen, ts);
+    err = mock_produce_headers(mock_single, argv[1], (int32_t) part, argv[3],
+                               len, key, klen, ts, hdrs);
     if (err) {
+        if (hdrs) {
+            rd_kafka_headers_destroy(hdrs);
+        }
+
         mock_reply("error", "%s", rd_kafka_err2str(err));
         return;
     }
@@ -563,7 +619,7 @@ mock_cmd_produce_n(int argc, char **argv)
     }
 
     if (argc == 6
-        && (rk != mock_single || strncmp(argv[5], "size=", 5) != 0
+        && (strncmp(argv[5], "size=", 5) != 0
             || mock_int(argv[5] + 5, 0, MOCK_MAX_SIZE, &size) != 0))
     {
         mock_reply("error", "bad option \"%s\"", argv[5]);
@@ -809,9 +865,9 @@ mock_cmd_wm(int argc, char **argv)
 static mock_command_t  mock_commands[] = {
     { "ping",          1, 1, mock_cmd_ping },
     { "create",        3, 3, mock_cmd_create },
-    { "produce",       4, 6, mock_cmd_produce },
+    { "produce",       4, 8, mock_cmd_produce },
     { "produce_n",     5, 6, mock_cmd_produce_n },
-    { "produce_batch", 5, 5, mock_cmd_produce_n },
+    { "produce_batch", 5, 6, mock_cmd_produce_n },
     { "down",          2, 2, mock_cmd_updown },
     { "up",            2, 2, mock_cmd_updown },
     { "leader",        4, 4, mock_cmd_leader },

@@ -518,9 +518,8 @@ sub pb_resp_render {
     }
     if (my $f = $r->{kafka_fetch_resp}) {
         $line .= ' fetch';
-        my $msgs = $f->{messages};
-        $line .= " p$msgs->[0]{partition}" if @$msgs && $msgs->[0]{partition};
-        for my $m (@$msgs) {
+        # the partition (field 6) is left out: APISIX's fetch has one
+        for my $m (@{ $f->{messages} }) {
             $line .= " $m->{offset}";
             $line .= '[' . escape_bytes($m->{key}) . ']' if length $m->{key};
             if (@{ $m->{headers} }) {

@@ -1,0 +1,196 @@
+# Server push under pressure: a subscriber that does not read is paused by
+# its output queue and resumed with no gap; a position that left Kafka is
+# jumped over, and said; subscriptions end with their positions when the
+# server closes, and leave nothing behind when the client goes.
+
+use lib 't/lib';
+use Test::PubSub;
+use Test::PubSub::Push qw(subscribe push_messages render_resp);
+use JSON::PP ();
+use Time::HiRes qw(time sleep);
+
+our $CONFIG = <<'EOF';
+    pubsub_kafka_property fetch.wait.max.ms 10;
+
+    location = /kafka {
+        pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
+    }
+    location = /small {
+        pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
+        pubsub_output_queue_size 4k;
+    }
+    location = /status {
+        pubsub_kafka_status;
+    }
+EOF
+
+my %DEFAULTS = (
+    config       => $CONFIG,
+    ws_path      => '/kafka',
+    no_error_log => "[error]\n",
+);
+for my $block (blocks()) {
+    for my $name (keys %DEFAULTS) {
+        $block->{$name} = [ $DEFAULTS{$name} ] unless exists $block->{$name};
+    }
+}
+
+sub status {
+    my $r = http_get('/status');
+    die "status: " . ($r->{error} // $r->{status}) . "\n"
+        unless ($r->{status} // 0) == 200;
+    return JSON::PP::decode_json($r->{body})->{clients}[0];
+}
+
+sub wait_status {
+    my ($cond, $timeout) = @_;
+    my $deadline = time + ($timeout // 5) * (use_valgrind() ? 3 : 1);
+    my $s;
+    for (;;) {
+        $s = status();
+        return $s if $cond->($s) || time > $deadline;
+        sleep 0.05;
+    }
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: a subscriber that does not read is paused, not closed; it resumes with no gap
+--- kafka
+topic: big 1
+produce_batch big 0 400 m size=200
+--- ws_path: /small
+--- ws_code
+my @out = subscribe($ws, 7, topic => 'big',
+                    partitions => [{ partition => 0, offset => -2 }]);
+# 80 kB for a 4 kB queue and whatever the socket buffers take: it waits
+sleep 1;
+my $m = push_messages($ws, 7, 400);
+push @out, scalar(@$m) . ' messages', $m->[0] =~ s/\.+$//r,
+    $m->[-1] =~ s/\.+$//r;
+\@out;
+--- ws_response
+subscribe 0@0
+400 messages
+p0 0=m1
+p0 399=m400
+--- no_error_log
+[error]
+client does not read
+
+
+
+=== TEST 2: retention: the next offset of a paused subscription left Kafka; it goes on from the first, and says so
+--- timeout: 20
+--- kafka
+topic: old 1
+produce_n old 0 3 first
+--- ws_code
+my @out = subscribe($ws, 7, topic => 'old',
+                    partitions => [{ partition => 0, offset => -2 }],
+                    window => 1);
+push @out, @{ push_messages($ws, 7, 1) };
+# over the mock's 5 MiB a partition: the oldest messages go
+push @out, mock_cmd('produce_batch old 0 7000 x size=1000') =~ s/\d+ \d+/N M/r;
+my $wm = mock_cmd('wm old 0');
+my ($low) = $wm =~ /^ok (\d+)/;
+push @out, $low > 1 ? 'low moved' : "low $low";
+$ws->send_req(sequence => 8, cmd_kafka_credit => { subscription => 7,
+                                                   messages => 1 });
+my $m = push_messages($ws, 7, 1, timeout => 10);
+push @out, $m->[0] eq "subscribe 0\@$low" ? 'jump to the first offset'
+                                          : "jump: $m->[0], low $low",
+           $m->[1] =~ /^p0 $low=x/ ? 'next message is the first' : $m->[1];
+\@out;
+--- ws_response
+subscribe 0@0
+p0 0=first1
+ok N M
+low moved
+jump to the first offset
+next message is the first
+
+
+
+=== TEST 3: the client goes away: its subscriptions leave the partitions, readers stop when unused
+--- config
+    pubsub_kafka_property fetch.wait.max.ms 10;
+    location = /kafka {
+        pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
+        pubsub_kafka_read_timeout 300ms;
+    }
+    location = /status {
+        pubsub_kafka_status;
+    }
+--- kafka
+topic: three 3
+produce_n three 0 3 a
+--- ws_code
+my @out = subscribe($ws, 7, topic => 'three', all_partitions => 1,
+                    start => -2);
+push @out, subscribe($ws, 8, topic => 'three',
+                     partitions => [{ partition => 1, offset => -1 }]);
+push @out, scalar(@{ push_messages($ws, 7, 3) }) . ' messages';
+my $s = status();
+push @out, 'subscriptions: ' . join ' ', map { $_->{subscriptions} }
+    @{ $s->{partition_list} };
+$ws->close;
+$s = wait_status(sub { $_[0]{partitions} == 0 }, 5);
+push @out, "after: partitions $s->{partitions}, readers $s->{readers}, "
+           . "waiters $s->{waiters}";
+\@out;
+--- ws_response
+subscribe 0@0 1@0 2@0
+subscribe 1@0
+3 messages
+subscriptions: 1 2 1
+after: partitions 0, readers 0, waiters 0
+
+
+
+=== TEST 4: nginx reloads: every subscription gets its positions (ended), then close 1001
+--- no_valgrind
+--- kafka
+topic: test-consumer 2
+produce_n test-consumer 0 5 a
+produce_n test-consumer 1 5 b
+--- ws_code
+my @out = subscribe($ws, 7, topic => 'test-consumer',
+                    partitions => [{ partition => 0, offset => -2 }]);
+push @out, subscribe($ws, 8, topic => 'test-consumer', all_partitions => 1,
+                     start => -1);
+push @out, scalar(@{ push_messages($ws, 7, 5) }) . ' messages';
+nginx_reload();
+push @out, sort($ws->recv_lines(2, 3)), $ws->recv_lines(2, 3);
+\@out;
+--- ws_response
+subscribe 0@0
+subscribe 0@5 1@5
+5 messages
+seq=7 subscribe ended 0@5
+seq=8 subscribe ended 0@5 1@5
+close 1001
+eof
+
+
+
+=== TEST 5: nginx quits: the same, positions then 1001
+--- no_valgrind
+--- kafka
+topic: test-consumer 1
+produce_n test-consumer 0 5 a
+--- ws_code
+my @out = subscribe($ws, 7, topic => 'test-consumer',
+                    partitions => [{ partition => 0, offset => 2 }]);
+push @out, scalar(@{ push_messages($ws, 7, 3) }) . ' messages';
+kill 'QUIT', nginx_pid();
+push @out, $ws->recv_lines(3, 3);
+\@out;
+--- ws_response
+subscribe 0@2
+3 messages
+seq=7 subscribe ended 0@5
+close 1001
+eof

@@ -1,0 +1,139 @@
+# Readers: clients at scattered offsets of one partition are served by
+# one sweep over the range, not one seek each; librdkafka handles and
+# Kafka connections do not grow with the clients.
+
+use lib 't/lib';
+use Test::PubSub;
+use Test::PubSub::Push qw(subscribe push_messages);
+use JSON::PP ();
+use Time::HiRes qw(time sleep);
+
+our $CONFIG = <<'EOF';
+    pubsub_kafka_property fetch.wait.max.ms 10;
+    pubsub_kafka_property statistics.interval.ms 100;
+
+    location = /kafka {
+        pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
+    }
+    location = /status {
+        pubsub_kafka_status;
+    }
+EOF
+
+my %DEFAULTS = (
+    config       => $CONFIG,
+    ws_path      => '/kafka',
+    timeout      => 20,
+    no_error_log => "[error]\n",
+);
+for my $block (blocks()) {
+    for my $name (keys %DEFAULTS) {
+        $block->{$name} = [ $DEFAULTS{$name} ] unless exists $block->{$name};
+    }
+}
+
+sub status {
+    my $r = http_get('/status');
+    die "status: " . ($r->{error} // $r->{status}) . "\n"
+        unless ($r->{status} // 0) == 200;
+    return JSON::PP::decode_json($r->{body})->{clients}[0];
+}
+
+# N offsets spread over [0, $last), in an order that sends some clients
+# behind others
+sub scattered {
+    my ($n, $last) = @_;
+    my @o = map { int($_ * $last / $n) } 0 .. $n - 1;
+    return @o[ map { ($_ * 17 + int($n / 2)) % $n } 0 .. $n - 1 ];
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: 50 fetch clients at 50 offsets over 30,000 messages: exact answers, a few seeks, two handles
+--- kafka
+topic: wide 1
+produce_batch wide 0 30000 m size=100
+--- ws_code
+my @offsets = scattered(50, 29700);
+my @clients = map { ws_connect(path => "/kafka") } @offsets;
+my @next = @offsets;
+my @got = (0) x @offsets;
+my $bad = 0;
+for my $round (1 .. 100) {
+    my @active = grep { $got[$_] < 300 } 0 .. $#clients;
+    last unless @active;
+    for my $i (@active) {
+        $clients[$i]->send_req(sequence => $i + 1, cmd_kafka_fetch =>
+            { topic => 'wide', partition => 0, offset => $next[$i] });
+    }
+    for my $i (@active) {
+        my $r = $clients[$i]->recv_resp;
+        my $msgs = $r->{kafka_fetch_resp}{messages}
+            or die "client $i: " . pb_resp_render(pb_resp_encode($r)) . "\n";
+        for my $m (@$msgs) {
+            $bad++ unless $m->{offset} == $next[$i]
+                && $m->{value} =~ /^m@{[ $next[$i] + 1 ]}\.*$/;
+            $next[$i]++;
+            $got[$i]++;
+        }
+    }
+}
+my $s = status();
+my ($p) = @{ $s->{partition_list} };
+[ "clients " . scalar(@clients),
+  "messages each at least 300: " . (grep({ $_ >= 300 } @got) == @got
+                                    ? 'yes' : "no (@got)"),
+  "wrong or out of order: $bad",
+  "handles $s->{handles}",
+  "connections at most 2: " . ($s->{connections} <= 2
+                               ? 'yes' : $s->{connections}),
+  "reads started or moved at most 4: "
+      . ($p->{starts} + $p->{seeks} <= 4 ? 'yes'
+                                         : "$p->{starts} + $p->{seeks}"),
+  "readers at most 2: " . ($s->{readers} <= 2 ? 'yes' : $s->{readers}) ];
+--- ws_response
+clients 50
+messages each at least 300: yes
+wrong or out of order: 0
+handles 2
+connections at most 2: yes
+reads started or moved at most 4: yes
+readers at most 2: yes
+
+
+
+=== TEST 2: 10 subscribers at 10 offsets over 3,000 messages each reach the tail with no gap, in one sweep
+--- kafka
+topic: wide 1
+produce_batch wide 0 3000 m size=50
+--- ws_code
+my @offsets = scattered(10, 2900);
+my @subs = map { ws_connect(path => "/kafka") } @offsets;
+my @out;
+for my $i (0 .. $#subs) {
+    my $first = subscribe($subs[$i], 1, topic => 'wide',
+                          partitions => [{ partition => 0,
+                                           offset => $offsets[$i] }]);
+    push @out, "start wrong: $first" unless $first eq "subscribe 0\@$offsets[$i]";
+}
+my $bad = 0;
+for my $i (0 .. $#subs) {
+    my $m = push_messages($subs[$i], 1, 3000 - $offsets[$i], timeout => 10);
+    $bad++ unless @$m == 3000 - $offsets[$i]
+        && $m->[0] =~ /^p0 $offsets[$i]=m@{[ $offsets[$i] + 1 ]}\./
+        && $m->[-1] =~ /^p0 2999=m3000\./;
+}
+push @out, "subscribers short of the tail: $bad";
+my $s = status();
+my ($p) = @{ $s->{partition_list} };
+push @out, "reads started or moved at most 4: "
+           . ($p->{starts} + $p->{seeks} <= 4 ? 'yes'
+                                              : "$p->{starts} + $p->{seeks}"),
+           "subscriptions $p->{subscriptions}";
+\@out;
+--- ws_response
+subscribers short of the tail: 0
+reads started or moved at most 4: yes
+subscriptions 10
