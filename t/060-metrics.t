@@ -188,7 +188,12 @@ push @lines,
 my @families = sort keys %{ $m->{families} };
 push @lines, 'families: ' . scalar(@families), map {
     my $f = $m->{families}{$_};
-    "$_ $f->{type} " . scalar(@{ $f->{samples} })
+    my $n = @{ $f->{samples} };
+    my %cmds = map { $_->{labels}{command} => 1 } @{ $f->{samples} };
+    $_ eq 'pubsub_commands_total'
+        ? "$_ $f->{type} " . ($n == 11 * keys %cmds ? '11 per command'
+                              : "$n for " . join(',', sort keys %cmds))
+        : "$_ $f->{type} $n"
 } @families;
 \@lines;
 --- ws_response
@@ -205,7 +210,7 @@ closed by clients: 26
 frames in/out: 52/52
 families: 27
 pubsub_close_frames_total counter 16
-pubsub_commands_total counter 44
+pubsub_commands_total counter 11 per command
 pubsub_connections_total counter 9
 pubsub_kafka_brokers_up gauge 1
 pubsub_kafka_commits_total counter 2
@@ -347,13 +352,16 @@ server: 1000=1 1001=0 1002=1 1005=0 1008=1 1009=1 1011=0 other=0
 
 
 
-=== TEST 4: commands by result: ok, error (code 0), 404, canceled, unknown
+=== TEST 4: commands by result: ok, error (code 0), 400, canceled; unknown ones: error, 404
 --- config eval
 $::LISTEN . <<'EOF';
     location = /kafka {
         pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
         pubsub_kafka_property fetch.wait.max.ms 10;
         pubsub_kafka_fetch_max_wait 5s;
+    }
+    location = /ws {
+        pubsub;
     }
 EOF
 --- kafka
@@ -371,6 +379,10 @@ $ws->send_req(sequence => 3, cmd_kafka_subscribe => {});
 push @out, $ws->recv_line =~ s/ message=.*//r;
 $ws->send(ws_binary("\xff\xff\xff"));
 push @out, $ws->recv_line =~ s/ message=.*//r;
+# an extension command a bare pubsub location does not serve
+my $bare = ws_connect(path => '/ws');
+$bare->send_req(sequence => 4, cmd_kafka_subscribe => {});
+push @out, $bare->recv_line =~ s/ message=.*//r;
 # a fetch that waits at the end of the partition, and the client leaves
 my $c = ws_connect(path => '/kafka');
 $c->send_req(sequence => 5, cmd_kafka_fetch =>
@@ -380,7 +392,7 @@ $c->close;
 my $m = wait_scrape(sub {
     v($_[0], 'pubsub_commands_total{command="fetch",result="canceled"}')
     == 1 });
-for my $cmd (qw(ping fetch list_offset unknown)) {
+for my $cmd (qw(ping fetch subscribe list_offset unknown)) {
     my @r = grep {
         v($m, "pubsub_commands_total{command=\"$cmd\",result=\"$_\"}")
     } qw(ok canceled error 400 403 404 429 500 503 504 other);
@@ -393,10 +405,12 @@ for my $cmd (qw(ping fetch list_offset unknown)) {
 --- ws_response
 seq=1 pong state="a"
 seq=2 error code=0 message="failed to fetch message, topic: , partition: 0, err: invalid topic name"
-seq=3 error code=404
+seq=3 error code=400
 seq=0 error code=0
+seq=4 error code=404
 ping: ok=1
 fetch: canceled=1 error=1
+subscribe: 400=1
 list_offset: none
 unknown: error=1 404=1
 
