@@ -17,6 +17,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_pubsub_kafka.h"
+#include "ngx_http_pubsub_kafka_metrics.h"
 
 
 #define NGX_HTTP_PUBSUB_KAFKA_BATCH      256
@@ -190,6 +191,8 @@ ngx_http_pubsub_kafka_init_worker(ngx_cycle_t *cycle,
 {
     ngx_uint_t                       i;
     ngx_http_pubsub_kafka_client_t  *kc;
+
+    ngx_http_pubsub_kafka_metrics_start(cycle);
 
     kc = ngx_pcalloc(cycle->pool, sizeof(ngx_http_pubsub_kafka_client_t));
     if (kc == NULL) {

@@ -16,6 +16,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_pubsub_kafka.h"
+#include "ngx_http_pubsub_kafka_metrics.h"
 
 
 typedef struct {
@@ -445,6 +446,8 @@ ngx_http_pubsub_kafka_fetch_ready(ngx_http_pubsub_kafka_waiter_t *w)
                                     PUB_SUB_RESP__RESP_KAFKA_FETCH_RESP,
                                     len, ngx_http_pubsub_kafka_write_range,
                                     &range);
+    ngx_http_pubsub_kafka_metric(NGX_HTTP_PUBSUB_KAFKA_M_FETCH_MESSAGES,
+                                 range.n);
 
     ngx_http_pubsub_kafka_fetch_finish(f);
 }

@@ -10,6 +10,7 @@
 
 #include "ngx_http_pubsub_module.h"
 #include "ngx_http_pubsub_kafka.h"
+#include "ngx_http_pubsub_kafka_metrics.h"
 
 
 /*
@@ -256,7 +257,7 @@ static ngx_command_t  ngx_http_pubsub_kafka_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_pubsub_kafka_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_pubsub_kafka_metrics_init,    /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
     ngx_http_pubsub_kafka_create_main_conf, /* create main configuration */

@@ -58,8 +58,8 @@ static ngx_command_t  ngx_http_pubsub_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_pubsub_module_ctx = {
-    NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_pubsub_module_preconf,        /* preconfiguration */
+    ngx_http_pubsub_module_postconf,       /* postconfiguration */
 
     NULL,                                  /* create main configuration */
     NULL,                                  /* init main configuration */

@@ -35,6 +35,10 @@ typedef struct {
 
 ngx_http_pubsub_registry_t *ngx_http_pubsub_endpoint(ngx_conf_t *cf);
 
+/* ngx_http_pubsub_module_metrics.c */
+ngx_int_t ngx_http_pubsub_module_preconf(ngx_conf_t *cf);
+ngx_int_t ngx_http_pubsub_module_postconf(ngx_conf_t *cf);
+
 
 extern ngx_module_t  ngx_http_pubsub_module;
 

@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_pubsub_protocol.h"
+#include "ngx_http_pubsub_protocol_metrics.h"
 
 
 #define NGX_HTTP_PUBSUB_ERROR_MAX  1024
@@ -21,6 +22,10 @@ static void ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data,
     size_t len);
 static u_char *ngx_http_pubsub_fault_text(ngx_http_pubsub_pb_check_t *chk,
     u_char *p, u_char *last);
+static void ngx_http_pubsub_refuse(ngx_http_pubsub_session_t *s,
+    ngx_uint_t type, int64_t sequence, ngx_int_t code, const char *text);
+static ngx_uint_t ngx_http_pubsub_route_metric(ngx_http_pubsub_session_t *s,
+    ngx_uint_t type);
 static ngx_http_pubsub_route_t *ngx_http_pubsub_route(
     ngx_http_pubsub_session_t *s, PubSubReq *req);
 static void ngx_http_pubsub_drain(ngx_http_pubsub_ws_t *ws);
@@ -56,6 +61,12 @@ ngx_http_pubsub_add_backend(ngx_conf_t *cf, ngx_http_pubsub_registry_t *reg,
         reg->backends = ngx_array_create(cf->pool, 2,
                                      sizeof(ngx_http_pubsub_backend_conf_t));
         if (reg->backends == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_pubsub_command_metrics(cf, NULL, &reg->routes[0].metric)
+            != NGX_OK)
+        {
             return NGX_ERROR;
         }
     }
@@ -107,6 +118,12 @@ ngx_http_pubsub_add_table(ngx_conf_t *cf, ngx_http_pubsub_registry_t *reg,
         route->command = c;
         route->conf = conf;
         route->backend = reg->backends->nelts;
+
+        if (ngx_http_pubsub_command_metrics(cf, &c->name, &route->metric)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
@@ -198,11 +215,9 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "pubsub: client sent a bad request of %uz bytes, "
                       "sequence %L: %s", len, chk.sequence, text);
-        s->errors++;
-        (void) ngx_http_pubsub_send_error_resp(s, chk.sequence,
-                                          code ? NGX_HTTP_PUBSUB_BAD_REQUEST
-                                               : 0,
-                                          (const char *) text);
+        ngx_http_pubsub_refuse(s, chk.command, chk.sequence,
+                               code ? NGX_HTTP_PUBSUB_BAD_REQUEST : 0,
+                               (char *) text);
         return;
     }
 
@@ -213,11 +228,9 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "pubsub: protobuf-c failed to decode a request of "
                       "%uz bytes, sequence %L", len, chk.sequence);
-        s->errors++;
-        (void) ngx_http_pubsub_send_error_resp(s, chk.sequence,
-                                               code ? NGX_HTTP_PUBSUB_INTERNAL
-                                                    : 0,
-                                               "internal error");
+        ngx_http_pubsub_refuse(s, chk.command, chk.sequence,
+                               code ? NGX_HTTP_PUBSUB_INTERNAL : 0,
+                               "internal error");
         return;
     }
 
@@ -236,11 +249,9 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "pubsub: no handler for command %d, sequence %L",
                       req->req_case, req->sequence);
-        s->errors++;
-        (void) ngx_http_pubsub_send_error_resp(s, req->sequence,
-                                               code ? NGX_HTTP_PUBSUB_NOT_FOUND
-                                                    : 0,
-                                               "unknown command");
+        ngx_http_pubsub_refuse(s, req->req_case, req->sequence,
+                               code ? NGX_HTTP_PUBSUB_NOT_FOUND : 0,
+                               "unknown command");
         goto done;
     }
 
@@ -252,22 +263,18 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "pubsub: client has %ui commands in flight, "
                       "sequence %L refused", s->ninflight, req->sequence);
-        s->errors++;
-        (void) ngx_http_pubsub_send_error_resp(s, req->sequence,
-                                               code ? NGX_HTTP_PUBSUB_TOO_MANY
-                                                    : 0,
-                                               "too many commands in "
-                                               "flight");
+        ngx_http_pubsub_refuse(s, req->req_case, req->sequence,
+                               code ? NGX_HTTP_PUBSUB_TOO_MANY : 0,
+                               "too many commands in flight");
         goto done;
     }
 
     cmd = ngx_calloc(sizeof(ngx_http_pubsub_cmd_t) + command->data_size,
                      log);
     if (cmd == NULL) {
-        (void) ngx_http_pubsub_send_error_resp(s, req->sequence,
-                                               code ? NGX_HTTP_PUBSUB_INTERNAL
-                                                    : 0,
-                                               "internal error");
+        ngx_http_pubsub_refuse(s, req->req_case, req->sequence,
+                               code ? NGX_HTTP_PUBSUB_INTERNAL : 0,
+                               "internal error");
         goto done;
     }
 
@@ -372,6 +379,36 @@ ngx_http_pubsub_fault_text(ngx_http_pubsub_pb_check_t *chk, u_char *p,
     }
 
     return ngx_slprintf(p, last, " %s", what);
+}
+
+
+/* an error answer to a request no command took */
+
+static void
+ngx_http_pubsub_refuse(ngx_http_pubsub_session_t *s, ngx_uint_t type,
+    int64_t sequence, ngx_int_t code, const char *text)
+{
+    s->errors++;
+
+    ngx_http_pubsub_command_metric(ngx_http_pubsub_route_metric(s, type),
+                                   code);
+
+    (void) ngx_http_pubsub_send_error_resp(s, sequence, code, text);
+}
+
+
+/* the metric of the row that serves command "type", or of routes[0] */
+
+static ngx_uint_t
+ngx_http_pubsub_route_metric(ngx_http_pubsub_session_t *s, ngx_uint_t type)
+{
+    if (type > NGX_HTTP_PUBSUB_COMMANDS_MAX
+        || s->registry->routes[type].command == NULL)
+    {
+        type = 0;
+    }
+
+    return s->registry->routes[type].metric;
 }
 
 
@@ -483,6 +520,20 @@ ngx_http_pubsub_close(ngx_http_pubsub_ws_t *ws)
 void
 ngx_http_pubsub_cmd_done(ngx_http_pubsub_cmd_t *cmd)
 {
+    ngx_int_t                   result;
+    ngx_http_pubsub_session_t  *s;
+
+    s = cmd->session;
+
+    /* the connection is going away: not answered */
+
+    result = cmd->errored ? cmd->error
+             : s->ws->finalized ? NGX_HTTP_PUBSUB_RESULT_CANCELED
+             : NGX_HTTP_PUBSUB_RESULT_OK;
+
+    ngx_http_pubsub_command_metric(
+        s->registry->routes[cmd->command->type].metric, result);
+
     ngx_queue_remove(&cmd->queue);
 
     if (!(cmd->command->flags & NGX_HTTP_PUBSUB_CMD_STREAM)) {

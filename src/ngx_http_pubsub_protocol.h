@@ -110,10 +110,14 @@ typedef struct {
     ngx_http_pubsub_command_t       *command;
     void                            *conf;
     ngx_uint_t                       backend;   /* index in backends */
+    ngx_uint_t                       metric;    /* its first series */
 } ngx_http_pubsub_route_t;
 
 
-/* the commands one location serves; the glue keeps it in its loc conf */
+/*
+ * The commands one location serves; the glue keeps it in its loc conf.
+ * routes[0] serves nothing: its metric counts requests no row takes.
+ */
 
 typedef struct {
     ngx_http_pubsub_route_t         *routes;    /* indexed by type */

@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_pubsub_websocket.h"
+#include "ngx_http_pubsub_ws_metrics.h"
 
 
 /* input is parsed as it arrives, so one buffer serves every connection */
@@ -78,7 +79,7 @@ static ngx_command_t  ngx_http_pubsub_ws_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_pubsub_ws_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_pubsub_ws_metrics_init,       /* preconfiguration */
     NULL,                                  /* postconfiguration */
 
     NULL,                                  /* create main configuration */
@@ -244,6 +245,8 @@ ngx_http_pubsub_ws_start(ngx_http_pubsub_ws_t *ws)
 
     ws->started = 1;
     ngx_http_pubsub_ws_nopen++;
+    ngx_http_pubsub_ws_metric(NGX_HTTP_PUBSUB_WS_M_CONNECTIONS, 1);
+    ngx_http_pubsub_ws_metric_outcome(101);
 
     ws->request_handler = c->read->handler;
     c->read->handler = ngx_http_pubsub_ws_read_event;
@@ -360,6 +363,7 @@ ngx_http_pubsub_ws_read_handler(ngx_http_request_t *r)
         if (ws->out_bytes > ws->conf->max_output / 2) {
             /* the client does not read: stop reading until it does */
             ws->read_blocked = 1;
+            ngx_http_pubsub_ws_metric(NGX_HTTP_PUBSUB_WS_M_PAUSE_READING, 1);
             break;
         }
 
@@ -411,6 +415,8 @@ ngx_http_pubsub_ws_process(ngx_http_pubsub_ws_t *ws, u_char *pos,
 
     p = &ws->parser;
 
+    ngx_http_pubsub_ws_metric(NGX_HTTP_PUBSUB_WS_M_BYTES_IN, last - pos);
+
     for ( ;; ) {
 
         if (ws->closing || ws->failed) {
@@ -431,6 +437,10 @@ ngx_http_pubsub_ws_process(ngx_http_pubsub_ws_t *ws, u_char *pos,
 
             ngx_http_pubsub_ws_close_frame(ws, p->status, p->error);
             return NGX_DONE;
+        }
+
+        if (p->frame_done) {
+            ngx_http_pubsub_ws_metric(NGX_HTTP_PUBSUB_WS_M_FRAMES_IN, 1);
         }
 
         if (p->opcode & 0x8) {
@@ -469,6 +479,7 @@ ngx_http_pubsub_ws_data(ngx_http_pubsub_ws_t *ws)
     if (p->message_done) {
         ws->stats.messages_in++;
         ws->stats.bytes_in += p->message_len;
+        ngx_http_pubsub_ws_metric(NGX_HTTP_PUBSUB_WS_M_MESSAGES_IN, 1);
     }
 
     if (p->message_opcode == NGX_HTTP_PUBSUB_WS_TEXT) {
@@ -755,6 +766,7 @@ ngx_http_pubsub_ws_cleanup(void *data)
 
     if (ws->started) {
         ngx_http_pubsub_ws_nopen--;
+        ngx_http_pubsub_ws_metric(NGX_HTTP_PUBSUB_WS_M_CONNECTIONS, -1);
     }
 
     if (ws->ping.timer_set) {

@@ -17,6 +17,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_pubsub_websocket.h"
+#include "ngx_http_pubsub_ws_metrics.h"
 
 
 /*
@@ -92,6 +93,7 @@ ngx_http_pubsub_ws_send(ngx_http_pubsub_ws_t *ws, ngx_chain_t *cl)
                           "over %uz bytes, closing connection",
                           ws->conf->max_output);
 
+            ngx_http_pubsub_ws_metric(NGX_HTTP_PUBSUB_WS_M_OVERFLOWS, 1);
             ngx_free(cl);
             ngx_http_pubsub_ws_fail(ws);
             return NGX_ERROR;
@@ -100,6 +102,7 @@ ngx_http_pubsub_ws_send(ngx_http_pubsub_ws_t *ws, ngx_chain_t *cl)
 
     ws->stats.messages_out++;
     ws->stats.bytes_out += size;
+    ngx_http_pubsub_ws_metric(NGX_HTTP_PUBSUB_WS_M_MESSAGES_OUT, 1);
 
     ngx_http_pubsub_ws_queue(ws, cl);
 
@@ -130,6 +133,10 @@ ngx_http_pubsub_ws_room(ngx_http_pubsub_ws_t *ws)
 void
 ngx_http_pubsub_ws_want_drain(ngx_http_pubsub_ws_t *ws)
 {
+    if (!ws->want_drain) {
+        ngx_http_pubsub_ws_metric(NGX_HTTP_PUBSUB_WS_M_PAUSE_WRITING, 1);
+    }
+
     ws->want_drain = 1;
 }
 
@@ -142,6 +149,7 @@ ngx_http_pubsub_ws_queue(ngx_http_pubsub_ws_t *ws, ngx_chain_t *cl)
     *ws->last_out = cl;
     ws->last_out = &cl->next;
     ws->out_bytes += cl->buf->last - cl->buf->pos;
+    ngx_http_pubsub_ws_metric(NGX_HTTP_PUBSUB_WS_M_FRAMES_OUT, 1);
 
     /* frames queued in one pass of the event loop go out in one write */
 
@@ -217,6 +225,9 @@ ngx_http_pubsub_ws_close_frame(ngx_http_pubsub_ws_t *ws, ngx_uint_t status,
         ws->stats.close_code = status ? status : NGX_HTTP_PUBSUB_WS_NO_STATUS;
     }
 
+    ngx_http_pubsub_ws_metric_close(ws->stats.close_code,
+                                    ws->stats.close_by_client);
+
     len = 0;
 
     if (status) {
@@ -283,6 +294,7 @@ ngx_http_pubsub_ws_flush(ngx_http_pubsub_ws_t *ws)
     }
 
     ws->out_bytes -= (size_t) (c->sent - sent);
+    ngx_http_pubsub_ws_metric(NGX_HTTP_PUBSUB_WS_M_BYTES_OUT, c->sent - sent);
 
     while (ws->out != cl) {
         ln = ws->out;

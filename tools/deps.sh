@@ -9,7 +9,8 @@ build="nginx nginx-dev librdkafka-dev libprotobuf-c-dev protobuf-c-compiler
        libssl-dev libsasl2-dev pkg-config gcc make"
 test="$build kcat curl libtest-base-perl libtext-diff-perl
       libprotocol-websocket-perl python3-protobuf protobuf-compiler
-      python3-websockets chromium openssl libio-socket-ssl-perl"
+      python3-websockets chromium openssl libio-socket-ssl-perl
+      python3-prometheus-client"
 # "make deb": the build plus debian/control's Build-Depends (dpkg-buildpackage
 # also wants build-essential) and lintian for tools/deb-check.sh
 deb="$build build-essential debhelper dpkg-dev lintian"
