@@ -17,6 +17,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_pubsub_kafka.h"
+#include "ngx_http_pubsub_kafka_metrics.h"
 
 
 typedef struct ngx_http_pubsub_kafka_batch_s  ngx_http_pubsub_kafka_batch_t;
@@ -283,8 +284,7 @@ ngx_http_pubsub_kafka_batch_send(ngx_event_t *ev)
     ngx_rbtree_delete(&kc->open_batches, &b->sn.node);
     b->open = 0;
 
-    t = ngx_http_pubsub_kafka_task_alloc(kc,
-                                         sizeof(ngx_http_pubsub_kafka_batch_t *),
+    t = ngx_http_pubsub_kafka_task_alloc(kc, sizeof(b),
                                          ngx_http_pubsub_kafka_batch_run,
                                          ngx_http_pubsub_kafka_batch_done);
 
@@ -459,7 +459,8 @@ ngx_http_pubsub_kafka_batch_done(ngx_http_pubsub_kafka_task_t *t)
 
 
 /*
- * One commit's answer: stored when every one of its partitions is, else
+ * One commit's verdict, counted whether or not its connection is still
+ * there, and its answer: stored when every one of its partitions is, else
  * the first failure, naming the group, topic and partition.
  */
 
@@ -469,7 +470,6 @@ ngx_http_pubsub_kafka_batch_answer(ngx_http_pubsub_kafka_batch_t *b,
 {
     int                           i;
     int64_t                       end;
-    ngx_int_t                     code;
     PubSubResp                    resp = PUB_SUB_RESP__INIT;
     KafkaCommitResp               cr = KAFKA_COMMIT_RESP__INIT;
     rd_kafka_resp_err_t           err;
@@ -477,10 +477,9 @@ ngx_http_pubsub_kafka_batch_answer(ngx_http_pubsub_kafka_batch_t *b,
     rd_kafka_topic_partition_t   *tp, *r;
 
     cmd = c->cmd;
-
-    if (cmd == NULL) {
-        return;
-    }
+    err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    tp = NULL;
+    end = -1;
 
     for (i = c->first; i < c->first + c->n; i++) {
         tp = &b->list->elems[i];
@@ -494,14 +493,8 @@ ngx_http_pubsub_kafka_batch_answer(ngx_http_pubsub_kafka_batch_t *b,
         }
 
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR && tp->offset > end) {
-            (void) ngx_http_pubsub_send_error(cmd,
-                                        NGX_HTTP_PUBSUB_BAD_REQUEST,
-                                        "failed to commit, group: %s, "
-                                        "topic: %s, partition: %D, err: "
-                                        "offset %L is beyond the end %L",
-                                        b->data, tp->topic, tp->partition,
-                                        tp->offset, end);
-            goto done;
+            err = RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE;
+            break;
         }
 
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -513,30 +506,50 @@ ngx_http_pubsub_kafka_batch_answer(ngx_http_pubsub_kafka_batch_t *b,
         }
 
         if (err) {
-            code = ngx_http_pubsub_kafka_group_code(err);
-
-            ngx_log_error(NGX_LOG_INFO, cmd->log, 0,
+            ngx_log_error(NGX_LOG_INFO, b->client->log, 0,
                           "pubsub: kafka commit of group \"%s\" topic "
                           "\"%s\" partition %D failed: %s", b->data,
                           tp->topic, tp->partition, rd_kafka_err2str(err));
-
-            (void) ngx_http_pubsub_send_error(cmd, code,
-                                        "failed to commit, group: %s, "
-                                        "topic: %s, partition: %D, err: %s",
-                                        b->data, tp->topic, tp->partition,
-                                        rd_kafka_err2name(err));
-            goto done;
+            break;
         }
     }
 
-    resp.resp_case = PUB_SUB_RESP__RESP_KAFKA_COMMIT_RESP;
-    resp.kafka_commit_resp = &cr;
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        b->client->ncommits++;
+        ngx_http_pubsub_kafka_metric(NGX_HTTP_PUBSUB_KAFKA_M_COMMITS, 1);
 
-    (void) ngx_http_pubsub_send(cmd, &resp);
+    } else {
+        ngx_http_pubsub_kafka_metric(NGX_HTTP_PUBSUB_KAFKA_M_COMMITS_FAILED,
+                                     1);
+    }
 
-    b->client->ncommits++;
+    if (cmd == NULL) {
+        return;
+    }
 
-done:
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        resp.resp_case = PUB_SUB_RESP__RESP_KAFKA_COMMIT_RESP;
+        resp.kafka_commit_resp = &cr;
+
+        (void) ngx_http_pubsub_send(cmd, &resp);
+
+    } else if (err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE && tp->offset > end)
+    {
+        (void) ngx_http_pubsub_send_error(cmd, NGX_HTTP_PUBSUB_BAD_REQUEST,
+                                          "failed to commit, group: %s, "
+                                          "topic: %s, partition: %D, err: "
+                                          "offset %L is beyond the end %L",
+                                          b->data, tp->topic, tp->partition,
+                                          tp->offset, end);
+
+    } else {
+        (void) ngx_http_pubsub_send_error(cmd,
+                                          ngx_http_pubsub_kafka_group_code(err),
+                                          "failed to commit, group: %s, "
+                                          "topic: %s, partition: %D, err: %s",
+                                          b->data, tp->topic, tp->partition,
+                                          rd_kafka_err2name(err));
+    }
 
     ngx_http_pubsub_cmd_done(cmd);
 }

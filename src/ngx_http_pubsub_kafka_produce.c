@@ -17,6 +17,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_pubsub_kafka.h"
+#include "ngx_http_pubsub_kafka_metrics.h"
 
 
 /* a record in flight: its command, NULL once the connection went */
@@ -136,6 +137,7 @@ ngx_http_pubsub_kafka_produce(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
         ngx_free(tk);
 
         kc->nfailed++;
+        ngx_http_pubsub_kafka_metric(NGX_HTTP_PUBSUB_KAFKA_M_PRODUCE_FAILED, 1);
 
         (void) ngx_http_pubsub_send_error(cmd,
                                          ngx_http_pubsub_kafka_produce_code(err),
@@ -307,9 +309,11 @@ ngx_http_pubsub_kafka_report(ngx_http_pubsub_kafka_client_t *kc,
 
     if (err) {
         kc->nfailed++;
+        ngx_http_pubsub_kafka_metric(NGX_HTTP_PUBSUB_KAFKA_M_PRODUCE_FAILED, 1);
 
     } else {
         kc->nacked++;
+        ngx_http_pubsub_kafka_metric(NGX_HTTP_PUBSUB_KAFKA_M_PRODUCE_ACKED, 1);
     }
 
     if (cmd == NULL) {

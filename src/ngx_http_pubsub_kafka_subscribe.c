@@ -17,6 +17,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_pubsub_kafka.h"
+#include "ngx_http_pubsub_kafka_metrics.h"
 
 
 /* a transient failure (a broker down) is tried again after this, in ms */
@@ -195,6 +196,7 @@ ngx_http_pubsub_kafka_subscribe(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
     s->session = ss;
     ngx_queue_insert_tail(&ss->subs, &s->queue);
     ss->nsubs++;
+    ngx_http_pubsub_kafka_metric(NGX_HTTP_PUBSUB_KAFKA_M_SUBSCRIPTIONS, 1);
 
     o = ngx_http_pubsub_kafka_offsets_alloc(kc, &s->topic, &s->group,
                                             ngx_http_pubsub_kafka_resolved, s);
@@ -688,6 +690,8 @@ ngx_http_pubsub_kafka_sub_ready(ngx_http_pubsub_kafka_waiter_t *w)
             }
 
             s->unacked += n;
+            ngx_http_pubsub_kafka_metric(NGX_HTTP_PUBSUB_KAFKA_M_PUSH_MESSAGES,
+                                         n);
         }
 
         /* the last entry walked */
@@ -1052,6 +1056,7 @@ ngx_http_pubsub_kafka_sub_free(ngx_http_pubsub_kafka_sub_t *s)
         ngx_queue_remove(&s->queue);
         s->session->nsubs--;
         s->session = NULL;
+        ngx_http_pubsub_kafka_metric(NGX_HTTP_PUBSUB_KAFKA_M_SUBSCRIPTIONS, -1);
     }
 }
 

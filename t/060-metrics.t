@@ -663,3 +663,74 @@ Content-Type: text/plain; version=0.0.4; charset=utf-8
 --- must_die
 --- error_log
 invalid number of arguments in "pubsub_metrics" directive
+
+
+
+=== TEST 11: the extension's Kafka counters: pushes, subscriptions open, records produced by result, commits by result
+--- config eval
+$::LISTEN . <<'EOF';
+    location = /kafka {
+        pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
+        pubsub_kafka_property fetch.wait.max.ms 10;
+        pubsub_kafka_write test;
+        pubsub_kafka_groups g;
+    }
+EOF
+--- kafka
+topic: test 1
+produce_n test 0 3 m
+--- ws_path: /kafka
+--- ws_code
+use Test::PubSub::Push qw(subscribe push_messages sub_answer render_resp);
+my @out;
+my $counts = sub {
+    my ($m) = @_;
+    return join ' ', map { v($m, $_) }
+        'pubsub_kafka_messages_delivered_total{via="push"}',
+        'pubsub_kafka_subscriptions',
+        'pubsub_kafka_produced_records_total{result="acknowledged"}',
+        'pubsub_kafka_produced_records_total{result="failed"}',
+        'pubsub_kafka_commits_total{result="ok"}',
+        'pubsub_kafka_commits_total{result="failed"}';
+};
+push @out, 'before: ' . $counts->(scrape());
+push @out, subscribe($ws, 1, topic => 'test',
+                     partitions => [{ partition => 0, offset => -2 }]);
+push @out, @{ push_messages($ws, 1, 3) };
+for my $seq (2, 3) {
+    $ws->send_req(sequence => $seq, cmd_kafka_produce =>
+                  { topic => 'test', partition => 0, value => "p$seq" });
+    push @out, render_resp(sub_answer($ws, $seq));
+}
+$ws->send_req(sequence => 4, cmd_kafka_produce =>
+              { topic => 'test', partition => 7, value => 'nowhere' });
+push @out, render_resp(sub_answer($ws, 4, 15)) =~ s/ message=.*//r;
+push @out, @{ push_messages($ws, 1, 2) };
+$ws->send_req(sequence => 5, cmd_kafka_commit => { group => 'g',
+              topic => 'test', offsets => [{ partition => 0, offset => 5 }] });
+push @out, render_resp(sub_answer($ws, 5));
+$ws->send_req(sequence => 6, cmd_kafka_commit => { group => 'g',
+              topic => 'test', offsets => [{ partition => 0, offset => 99 }] });
+push @out, render_resp(sub_answer($ws, 6)) =~ s/ message=.*//r;
+push @out, 'subscribed: ' . $counts->(scrape());
+$ws->send_req(sequence => 7, cmd_kafka_unsubscribe => { subscription => 1 });
+push @out, render_resp(sub_answer($ws, 7));
+push @out, 'after: ' . $counts->(wait_scrape(sub {
+    v($_[0], 'pubsub_kafka_subscriptions') == 0 }));
+\@out;
+--- ws_response_like
+\Abefore: 0 0 0 0 0 0
+subscribe 0@0
+p0 0=m1
+p0 1=m2
+p0 2=m3
+produce p0@3 ts=\d+
+produce p0@4 ts=\d+
+error code=404
+p0 3=p2
+p0 4=p3
+commit
+error code=400
+subscribed: 5 1 2 1 1 1
+subscribe ended 0@5
+after: 5 0 2 1 1 1\z
