@@ -102,6 +102,7 @@ typedef struct {
     ngx_http_pubsub_kafka_acl_t          write;
     ngx_http_pubsub_kafka_acl_t          groups;
     size_t                               produce_max_size;
+    ngx_uint_t                           produce_max_headers;
     ngx_msec_t                           commit_interval;
     ngx_msec_t                           flush_timeout;
     ngx_str_t                            thread_pool_name;
@@ -384,6 +385,9 @@ char *ngx_http_pubsub_kafka_check_properties(ngx_conf_t *cf,
 /* ngx_http_pubsub_kafka_partition.c */
 
 ngx_int_t ngx_http_pubsub_kafka_check_topic(u_char *name, size_t len);
+const char *ngx_http_pubsub_kafka_check_ids(int32_t *ids, ngx_uint_t n);
+const char *ngx_http_pubsub_kafka_check_list(KafkaPartitionOffset **list,
+    ngx_uint_t n);
 u_char *ngx_http_pubsub_kafka_name_text(u_char *buf, u_char *name,
     size_t len);
 ngx_http_pubsub_kafka_part_t *ngx_http_pubsub_kafka_partition(

@@ -166,6 +166,17 @@ ngx_http_pubsub_kafka_list_offset(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
         return NGX_OK;
     }
 
+    /* -1 the end, -2 the start, else a time in ms */
+
+    if (lo->timestamp < -2) {
+        (void) ngx_http_pubsub_send_error(cmd, 0, "failed to list offset, "
+                                          "topic: %s, partition: %D, err: "
+                                          "timestamp must be -2, -1 or a "
+                                          "time in ms", lo->topic,
+                                          lo->partition);
+        return NGX_OK;
+    }
+
     t = ngx_http_pubsub_kafka_task_alloc(kc,
                                          sizeof(ngx_http_pubsub_kafka_list_t),
                                          ngx_http_pubsub_kafka_list_run,

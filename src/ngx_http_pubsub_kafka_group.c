@@ -101,13 +101,13 @@ static ngx_int_t
 ngx_http_pubsub_kafka_commit(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
 {
     ngx_str_t                          group;
-    ngx_uint_t                         i, j;
+    ngx_uint_t                         i;
     const char                        *reason;
     CmdKafkaCommit                    *kc;
-    KafkaPartitionOffset              *po;
     ngx_http_pubsub_kafka_batch_t     *b;
     ngx_http_pubsub_kafka_commit_t    *c;
     ngx_http_pubsub_kafka_client_t    *client;
+    ngx_http_pubsub_kafka_loc_conf_t  *conf;
 
     kc = req->cmd_kafka_commit;
     c = cmd->data;
@@ -124,30 +124,22 @@ ngx_http_pubsub_kafka_commit(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
         return NGX_OK;
     }
 
-    reason = (kc->n_offsets == 0) ? "no offsets" : NULL;
+    conf = cmd->conf;
 
-    for (i = 0; reason == NULL && i < kc->n_offsets; i++) {
-        po = kc->offsets[i];
+    if (kc->n_offsets == 0) {
+        reason = "no offsets";
 
-        if (po->partition < 0) {
-            reason = "negative partition";
+    } else if (kc->n_offsets > conf->max_partitions) {
+        reason = "more partitions than \"pubsub_kafka_max_partitions\"";
 
-        } else if (po->offset < 0) {
-            reason = "negative offset";
-        }
-
-        for (j = 0; reason == NULL && j < i; j++) {
-            if (kc->offsets[j]->partition == po->partition) {
-                reason = "a partition listed twice";
-            }
-        }
+    } else {
+        reason = ngx_http_pubsub_kafka_check_list(kc->offsets, kc->n_offsets);
     }
 
-    if (reason == NULL
-        && kc->n_offsets > ((ngx_http_pubsub_kafka_loc_conf_t *) cmd->conf)
-                           ->max_partitions)
-    {
-        reason = "more partitions than \"pubsub_kafka_max_partitions\"";
+    for (i = 0; reason == NULL && i < kc->n_offsets; i++) {
+        if (kc->offsets[i]->offset < 0) {
+            reason = "negative offset";
+        }
     }
 
     if (reason) {
@@ -172,9 +164,9 @@ ngx_http_pubsub_kafka_commit(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
     c->n = (int) kc->n_offsets;
 
     for (i = 0; i < kc->n_offsets; i++) {
-        po = kc->offsets[i];
-        rd_kafka_topic_partition_list_add(b->list, kc->topic, po->partition)
-            ->offset = po->offset;
+        rd_kafka_topic_partition_list_add(b->list, kc->topic,
+                                          kc->offsets[i]->partition)
+            ->offset = kc->offsets[i]->offset;
     }
 
     ngx_queue_insert_tail(&b->commits, &c->queue);
@@ -661,7 +653,8 @@ ngx_http_pubsub_kafka_committed(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
 {
     ngx_int_t                          rc;
     ngx_str_t                          topic, group;
-    ngx_uint_t                         i, j;
+    ngx_uint_t                         i;
+    const char                        *reason;
     CmdKafkaCommitted                 *kc;
     ngx_http_pubsub_kafka_client_t    *client;
     ngx_http_pubsub_kafka_offsets_t   *o, **op;
@@ -685,24 +678,17 @@ ngx_http_pubsub_kafka_committed(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
         return NGX_OK;
     }
 
-    for (i = 0; i < kc->n_partitions; i++) {
-        for (j = 0; j < i; j++) {
-            if (kc->partitions[i] < 0 || kc->partitions[j] == kc->partitions[i])
-            {
-                break;
-            }
-        }
+    reason = (kc->n_partitions > conf->max_partitions)
+             ? "more partitions than \"pubsub_kafka_max_partitions\""
+             : ngx_http_pubsub_kafka_check_ids(kc->partitions,
+                                               kc->n_partitions);
 
-        if (kc->partitions[i] < 0 || j < i
-            || kc->n_partitions > conf->max_partitions)
-        {
-            (void) ngx_http_pubsub_send_error(cmd,
-                                           NGX_HTTP_PUBSUB_BAD_REQUEST,
-                                           "failed to read committed "
-                                           "offsets, topic: %s, err: "
-                                           "invalid partitions", kc->topic);
-            return NGX_OK;
-        }
+    if (reason) {
+        (void) ngx_http_pubsub_send_error(cmd, NGX_HTTP_PUBSUB_BAD_REQUEST,
+                                          "failed to read committed "
+                                          "offsets, topic: %s, err: %s",
+                                          kc->topic, reason);
+        return NGX_OK;
     }
 
     topic.data = (u_char *) kc->topic;

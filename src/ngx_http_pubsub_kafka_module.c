@@ -39,6 +39,10 @@ static ngx_conf_num_bounds_t  ngx_http_pubsub_kafka_limit_bounds = {
     ngx_conf_check_num_bounds, 1, 1000000
 };
 
+static ngx_conf_num_bounds_t  ngx_http_pubsub_kafka_headers_bounds = {
+    ngx_conf_check_num_bounds, 0, 65535
+};
+
 
 static ngx_command_t  ngx_http_pubsub_kafka_commands[] = {
 
@@ -146,6 +150,13 @@ static ngx_command_t  ngx_http_pubsub_kafka_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_pubsub_kafka_loc_conf_t, produce_max_size),
       NULL },
+
+    { ngx_string("pubsub_kafka_produce_max_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, produce_max_headers),
+      &ngx_http_pubsub_kafka_headers_bounds },
 
     { ngx_string("pubsub_kafka_produce_flush_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -495,6 +506,7 @@ ngx_http_pubsub_kafka_create_loc_conf(ngx_conf_t *cf)
     conf->max_subscriptions = NGX_CONF_UNSET_UINT;
     conf->produce = NGX_CONF_UNSET;
     conf->produce_max_size = NGX_CONF_UNSET_SIZE;
+    conf->produce_max_headers = NGX_CONF_UNSET_UINT;
     conf->flush_timeout = NGX_CONF_UNSET_MSEC;
     conf->commit_interval = NGX_CONF_UNSET_MSEC;
     conf->ssl = NGX_CONF_UNSET;
@@ -558,6 +570,8 @@ ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf, void *parent,
     conf->produce = !ngx_http_pubsub_kafka_acl_empty(&conf->write);
     ngx_conf_merge_size_value(conf->produce_max_size, prev->produce_max_size,
                               1024 * 1024);
+    ngx_conf_merge_uint_value(conf->produce_max_headers,
+                              prev->produce_max_headers, 64);
     ngx_conf_merge_msec_value(conf->flush_timeout, prev->flush_timeout,
                               5000);
     ngx_conf_merge_msec_value(conf->commit_interval, prev->commit_interval,

@@ -38,6 +38,10 @@ static ngx_http_pubsub_kafka_part_t *ngx_http_pubsub_kafka_find(
     ngx_http_pubsub_kafka_topic_t *t, int32_t id);
 static void ngx_http_pubsub_kafka_topic_free(
     ngx_http_pubsub_kafka_topic_t *t);
+static int ngx_libc_cdecl ngx_http_pubsub_kafka_cmp_ids(const void *one,
+    const void *two);
+static int ngx_libc_cdecl ngx_http_pubsub_kafka_cmp_list(const void *one,
+    const void *two);
 static void ngx_http_pubsub_kafka_lookup_run(ngx_http_pubsub_kafka_task_t *t);
 static void ngx_http_pubsub_kafka_lookup_done(
     ngx_http_pubsub_kafka_task_t *t);
@@ -68,6 +72,78 @@ ngx_http_pubsub_kafka_check_topic(u_char *name, size_t len)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Partitions a client listed, n of them (bounded by the caller by
+ * pubsub_kafka_max_partitions): none negative, none twice.  The lists are
+ * sorted in place, by partition, so that a hostile one costs n log n, not
+ * n^2.  Return NULL, or why not.
+ */
+
+const char *
+ngx_http_pubsub_kafka_check_ids(int32_t *ids, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    ngx_qsort(ids, (size_t) n, sizeof(int32_t),
+              ngx_http_pubsub_kafka_cmp_ids);
+
+    for (i = 0; i < n; i++) {
+        if (ids[i] < 0) {
+            return "negative partition";
+        }
+
+        if (i && ids[i] == ids[i - 1]) {
+            return "a partition listed twice";
+        }
+    }
+
+    return NULL;
+}
+
+
+const char *
+ngx_http_pubsub_kafka_check_list(KafkaPartitionOffset **list, ngx_uint_t n)
+{
+    ngx_uint_t  i;
+
+    ngx_qsort(list, (size_t) n, sizeof(KafkaPartitionOffset *),
+              ngx_http_pubsub_kafka_cmp_list);
+
+    for (i = 0; i < n; i++) {
+        if (list[i]->partition < 0) {
+            return "negative partition";
+        }
+
+        if (i && list[i]->partition == list[i - 1]->partition) {
+            return "a partition listed twice";
+        }
+    }
+
+    return NULL;
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_pubsub_kafka_cmp_ids(const void *one, const void *two)
+{
+    int32_t  a, b;
+
+    a = *(const int32_t *) one;
+    b = *(const int32_t *) two;
+
+    return (a > b) - (a < b);
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_pubsub_kafka_cmp_list(const void *one, const void *two)
+{
+    return ngx_http_pubsub_kafka_cmp_ids(
+               &(*(KafkaPartitionOffset * const *) one)->partition,
+               &(*(KafkaPartitionOffset * const *) two)->partition);
 }
 
 

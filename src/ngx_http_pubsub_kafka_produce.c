@@ -185,6 +185,9 @@ ngx_http_pubsub_kafka_produce_check(ngx_http_pubsub_cmd_t *cmd,
     } else if (size > conf->produce_max_size) {
         reason = "record over \"pubsub_kafka_produce_max_size\"";
 
+    } else if (kp->n_headers > conf->produce_max_headers) {
+        reason = "more headers than \"pubsub_kafka_produce_max_headers\"";
+
     } else if (kp->timestamp < 0) {
         reason = "negative timestamp";
     }

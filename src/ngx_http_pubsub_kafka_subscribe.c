@@ -242,9 +242,8 @@ static ngx_int_t
 ngx_http_pubsub_kafka_sub_check(ngx_http_pubsub_cmd_t *cmd,
     CmdKafkaSubscribe *ks)
 {
-    ngx_uint_t                          i, j;
+    ngx_uint_t                          i;
     const char                         *reason;
-    KafkaPartitionOffset               *po;
     ngx_http_pubsub_kafka_loc_conf_t   *conf;
 
     conf = cmd->conf;
@@ -274,20 +273,14 @@ ngx_http_pubsub_kafka_sub_check(ngx_http_pubsub_cmd_t *cmd,
     }
 
     for (i = 0; reason == NULL && i < ks->n_partitions; i++) {
-        po = ks->partitions[i];
-
-        if (po->partition < 0) {
-            reason = "negative partition";
-
-        } else if (po->offset < -2) {
+        if (ks->partitions[i]->offset < -2) {
             reason = "offset must be -2, -1 or >= 0";
         }
+    }
 
-        for (j = 0; reason == NULL && j < i; j++) {
-            if (ks->partitions[j]->partition == po->partition) {
-                reason = "a partition listed twice";
-            }
-        }
+    if (reason == NULL) {
+        reason = ngx_http_pubsub_kafka_check_list(ks->partitions,
+                                                  ks->n_partitions);
     }
 
     if (reason == NULL) {
