@@ -198,6 +198,8 @@ struct ngx_http_pubsub_kafka_reader_s {
 
     ngx_uint_t                           checked;  /* error generation */
     ngx_queue_t                          touch;    /* in client->touched */
+    int64_t                              touch_from; /* waiters want >= */
+    int64_t                              asked;    /* furthest offset asked */
     ngx_msec_t                           used;     /* last served */
 
     unsigned                             running:1;
@@ -222,6 +224,7 @@ struct ngx_http_pubsub_kafka_part_s {
     ngx_uint_t                           busy;     /* walked: not freed */
     ngx_uint_t                           starts;   /* of readers */
     ngx_uint_t                           seeks;
+    ngx_uint_t                           resumes;  /* after a pause */
     ngx_uint_t                           lookups;
 
     unsigned                             lookup:1; /* in flight */
@@ -290,6 +293,7 @@ struct ngx_http_pubsub_kafka_client_s {
     ngx_uint_t                           nfetches;
     ngx_uint_t                           nmessages;
     ngx_uint_t                           nseeks;
+    ngx_uint_t                           nresumes;
 };
 
 

@@ -92,6 +92,21 @@ ngx_http_pubsub_kafka_dispatch_waiter(ngx_http_pubsub_kafka_waiter_t *w)
 
     if (found) {
         if (o < found->next) {
+            if (found->asked < o) {
+                found->asked = o;
+            }
+
+            /*
+             * a paused sweeping reader reads on once its clients are half
+             * way through its window, so that they find more there
+             */
+
+            if (found->paused && !found->tail
+                && o - found->first >= (found->next - found->first) / 2)
+            {
+                ngx_http_pubsub_kafka_reader_pause(found, 0);
+            }
+
             w->reader = found;
             found->used = ngx_current_msec;
             w->ready(w);
@@ -221,6 +236,10 @@ ngx_http_pubsub_kafka_wait(ngx_http_pubsub_kafka_reader_t *r,
     r->nwaiters++;
     r->partition->topic->client->nwaiters++;
     r->used = ngx_current_msec;
+
+    if (r->asked < w->offset) {
+        r->asked = w->offset;
+    }
 
     if (r->paused) {
         ngx_http_pubsub_kafka_reader_pause(r, 0);

@@ -77,6 +77,7 @@ ngx_http_pubsub_kafka_reader_start(ngx_http_pubsub_kafka_reader_t *r,
 
     r->first = offset;
     r->next = offset;
+    r->asked = offset;
 
     /* a partition paused before it was stopped stays paused in librdkafka */
 
@@ -130,6 +131,7 @@ ngx_http_pubsub_kafka_reader_seek(ngx_http_pubsub_kafka_reader_t *r, int64_t off
 
     r->first = offset;
     r->next = offset;
+    r->asked = offset;
 
     p->seeks++;
     t->client->nseeks++;
@@ -170,6 +172,9 @@ ngx_http_pubsub_kafka_reader_pause(ngx_http_pubsub_kafka_reader_t *r,
         err = rd_kafka_pause_partitions(kc->handles[r->index].rk, list);
 
     } else {
+        p->resumes++;
+        kc->nresumes++;
+
         err = rd_kafka_seek(t->rkt[r->index], p->id, r->next, 0);
 
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -245,6 +250,13 @@ ngx_http_pubsub_kafka_deliver(ngx_http_pubsub_kafka_handle_t *h,
         return;
     }
 
+    if (r->nwaiters && !r->touched) {
+        /* every waiter wants this offset or a later one */
+        r->touched = 1;
+        r->touch_from = r->next;
+        ngx_queue_insert_tail(&kc->touched, &r->touch);
+    }
+
     if (ngx_http_pubsub_kafka_append(r, m) != NGX_OK) {
         return;
     }
@@ -253,14 +265,14 @@ ngx_http_pubsub_kafka_deliver(ngx_http_pubsub_kafka_handle_t *h,
         p->high = r->next;
     }
 
-    if (r->nwaiters && !r->touched) {
-        r->touched = 1;
-        ngx_queue_insert_tail(&kc->touched, &r->touch);
-    }
+    /*
+     * the window is full and holds nothing any client asked for yet: a
+     * sweeping reader is a window ahead of them, and waits for them
+     */
 
     if (ngx_http_pubsub_kafka_window_trim(r)
         && r->running && !r->stopping && !r->paused && !r->tail
-        && r->nwaiters == 0)
+        && r->nwaiters == 0 && r->first >= r->asked)
     {
         ngx_http_pubsub_kafka_reader_pause(r, 1);
     }
@@ -372,14 +384,17 @@ ngx_http_pubsub_kafka_append(ngx_http_pubsub_kafka_reader_t *r,
 
 /*
  * The window keeps the newest messages within pubsub_kafka_buffer_size.
- * Waiters not served yet are served first: a batch larger than the window
- * must not take their messages away before they had them.  Returns 1 when
- * the window was full.
+ * Waiters not served yet whose messages would go are served first: a
+ * batch larger than the window must not take their messages away before
+ * they had them.  The others are served at the end of the batch, with all
+ * of it.  Returns 1 when the window was full.
  */
 
 static ngx_uint_t
 ngx_http_pubsub_kafka_window_trim(ngx_http_pubsub_kafka_reader_t *r)
 {
+    size_t                           bytes;
+    ngx_uint_t                       n;
     ngx_queue_t                     *q;
     ngx_http_pubsub_kafka_msg_t     *msg;
     ngx_http_pubsub_kafka_client_t  *kc;
@@ -391,10 +406,31 @@ ngx_http_pubsub_kafka_window_trim(ngx_http_pubsub_kafka_reader_t *r)
     }
 
     if (r->touched) {
-        ngx_queue_remove(&r->touch);
-        r->touched = 0;
 
-        ngx_http_pubsub_kafka_notify(r);
+        /* the first message kept */
+
+        bytes = r->bytes;
+        n = r->nmessages;
+
+        for (q = ngx_queue_head(&r->window);
+             bytes > kc->cluster->buffer_size && n > 1;
+             q = ngx_queue_next(q))
+        {
+            msg = ngx_queue_data(q, ngx_http_pubsub_kafka_msg_t, queue);
+            bytes -= msg->len;
+            n--;
+        }
+
+        msg = ngx_queue_data(q, ngx_http_pubsub_kafka_msg_t, queue);
+
+        /* waiters are served now only when they would lose messages */
+
+        if (msg->offset > r->touch_from) {
+            ngx_queue_remove(&r->touch);
+            r->touched = 0;
+
+            ngx_http_pubsub_kafka_notify(r);
+        }
     }
 
     while (r->bytes > kc->cluster->buffer_size && r->nmessages > 1) {

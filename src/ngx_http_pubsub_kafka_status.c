@@ -18,10 +18,15 @@
 #include "ngx_http_pubsub_kafka.h"
 
 
-/* bytes of one client and of one partition in the JSON, names aside */
-#define NGX_HTTP_PUBSUB_KAFKA_CLIENT_JSON     512
-#define NGX_HTTP_PUBSUB_KAFKA_PARTITION_JSON  (256 + 160                     \
-                                          * NGX_HTTP_PUBSUB_KAFKA_READERS)
+/*
+ * bytes of one client and of one partition in the JSON, names aside: more
+ * than their text, and NGX_INT64_LEN for each number, a few more than they
+ * have
+ */
+#define NGX_HTTP_PUBSUB_KAFKA_CLIENT_JSON     (320 + 20 * NGX_INT64_LEN)
+#define NGX_HTTP_PUBSUB_KAFKA_PARTITION_JSON                                  \
+    (160 + 12 * NGX_INT64_LEN                                                 \
+     + NGX_HTTP_PUBSUB_KAFKA_READERS * (96 + 3 * NGX_INT64_LEN))
 
 
 static size_t ngx_http_pubsub_kafka_status_size(
@@ -159,14 +164,14 @@ ngx_http_pubsub_kafka_status_client(u_char *p,
                     "\"topics\":%ui,\"partitions\":%ui,\"readers\":%ui,"
                     "\"cursors\":%ui,\"waiters\":%ui,\"lookups\":%ui,"
                     "\"window_bytes\":%uz,\"fetches\":%ui,"
-                    "\"messages\":%ui,\"seeks\":%ui,"
+                    "\"messages\":%ui,\"seeks\":%ui,\"resumes\":%ui,"
                     "\"produced\":%ui,\"acked\":%ui,\"failed\":%ui,"
                     "\"commits\":%ui,\"admin_requests\":%ui,"
                     "\"partition_list\":[",
                     NGX_HTTP_PUBSUB_KAFKA_READERS, up, kc->ntopics,
                     kc->npartitions, kc->nreaders, kc->nreaders,
                     kc->nwaiters, kc->ntasks, kc->window_bytes,
-                    kc->nfetches, kc->nmessages, kc->nseeks,
+                    kc->nfetches, kc->nmessages, kc->nseeks, kc->nresumes,
                     kc->nproduced, kc->nacked, kc->nfailed, kc->ncommits,
                     kc->nadmin);
 
@@ -225,11 +230,11 @@ ngx_http_pubsub_kafka_status_partitions(u_char *p,
 
             p = ngx_sprintf(p, "{\"topic\":\"%V\",\"partition\":%D,"
                             "\"readers\":%ui,\"starts\":%ui,"
-                            "\"seeks\":%ui,"
+                            "\"seeks\":%ui,\"resumes\":%ui,"
                             "\"lookups\":%ui,\"subscriptions\":%ui,"
                             "\"low\":%L,\"high\":%L,\"reading\":[",
                             &t->sn.str, part->id, n, part->starts,
-                            part->seeks,
+                            part->seeks, part->resumes,
                             part->lookups, part->refs, part->low,
                             part->high);
 

@@ -137,3 +137,46 @@ push @out, "reads started or moved at most 4: "
 subscribers short of the tail: 0
 reads started or moved at most 4: yes
 subscriptions 10
+
+
+
+=== TEST 3: a fetch loop through history longer than the window: answers carry batches, not one message each, and the reader seldom pauses
+--- config
+    pubsub_kafka_property fetch.wait.max.ms 10;
+
+    location = /kafka {
+        pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
+        pubsub_kafka_buffer_size 64k;
+        pubsub_kafka_fetch_max_bytes 8k;
+    }
+    location = /status {
+        pubsub_kafka_status;
+    }
+--- kafka
+topic: hist 1
+produce_batch hist 0 2000 m size=200
+--- ws_code
+my ($offset, $answers, $single, $bad) = (0, 0, 0, 0);
+my $seq = 0;
+while ($offset < 2000) {
+    $ws->send_req(sequence => ++$seq, cmd_kafka_fetch =>
+                  { topic => 'hist', partition => 0, offset => $offset });
+    my $r = $ws->recv_resp;
+    my $m = $r->{kafka_fetch_resp}{messages} or die "not a fetch answer\n";
+    $answers++;
+    $single++ if @$m == 1;
+    for (@$m) {
+        $bad++ unless $_->{offset} == $offset;
+        $offset++;
+    }
+}
+my $p = status()->{partition_list}[0];
+[ "2000 messages in order: " . ($bad ? "no, $bad out of place" : 'yes'),
+  "answers of one message: "
+  . ($single * 10 < $answers ? 'few' : "$single of $answers"),
+  "resumes after a pause: "
+  . ($p->{resumes} * 4 < $answers ? 'few' : "$p->{resumes} for $answers") ];
+--- ws_response
+2000 messages in order: yes
+answers of one message: few
+resumes after a pause: few
