@@ -595,7 +595,8 @@ ngx_http_pubsub_kafka_sub_start(ngx_http_pubsub_kafka_sub_t *s,
 /*
  * A reader's window holds the partition's next offset: push what it has,
  * as answers of up to pubsub_kafka_fetch_max_bytes, within the room of the
- * output queue and the window of the subscription; then wait on, or pause.
+ * output queue and the window of the subscription, while the client reads
+ * what it is sent; then wait on, or pause.
  */
 
 static void
@@ -626,6 +627,18 @@ ngx_http_pubsub_kafka_sub_ready(ngx_http_pubsub_kafka_waiter_t *w)
 
         if (credit <= 0) {
             sp->paused = 1;
+            return;
+        }
+
+        /*
+         * a client that has not read what it was sent gets the messages
+         * that come meanwhile in one answer once it has, not in one frame
+         * each queued here
+         */
+
+        if (ngx_http_pubsub_backed_up(s->cmd)) {
+            sp->paused = 1;
+            ngx_http_pubsub_wait_room(s->cmd);
             return;
         }
 

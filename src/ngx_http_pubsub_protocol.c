@@ -556,6 +556,15 @@ ngx_http_pubsub_room(ngx_http_pubsub_cmd_t *cmd)
 }
 
 
+/* the client has not read what it was sent yet */
+
+ngx_uint_t
+ngx_http_pubsub_backed_up(ngx_http_pubsub_cmd_t *cmd)
+{
+    return ngx_http_pubsub_ws_backed_up(cmd->session->ws);
+}
+
+
 /* the backend's drain handler runs when the output queue has room again */
 
 void

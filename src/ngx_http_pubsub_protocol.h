@@ -169,6 +169,7 @@ ngx_int_t ngx_http_pubsub_send_raw(ngx_http_pubsub_cmd_t *cmd,
 void ngx_http_pubsub_cmd_done(ngx_http_pubsub_cmd_t *cmd);
 
 size_t ngx_http_pubsub_room(ngx_http_pubsub_cmd_t *cmd);
+ngx_uint_t ngx_http_pubsub_backed_up(ngx_http_pubsub_cmd_t *cmd);
 void ngx_http_pubsub_wait_room(ngx_http_pubsub_cmd_t *cmd);
 void *ngx_http_pubsub_backend_data(ngx_http_pubsub_cmd_t *cmd);
 ngx_http_pubsub_cmd_t *ngx_http_pubsub_find_cmd(ngx_http_pubsub_cmd_t *cmd,

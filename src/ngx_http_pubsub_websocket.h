@@ -121,6 +121,7 @@ ngx_chain_t *ngx_http_pubsub_ws_alloc_frame(ngx_http_pubsub_ws_t *ws,
     ngx_uint_t opcode, size_t len);
 ngx_int_t ngx_http_pubsub_ws_send(ngx_http_pubsub_ws_t *ws, ngx_chain_t *cl);
 size_t ngx_http_pubsub_ws_room(ngx_http_pubsub_ws_t *ws);
+ngx_uint_t ngx_http_pubsub_ws_backed_up(ngx_http_pubsub_ws_t *ws);
 void ngx_http_pubsub_ws_want_drain(ngx_http_pubsub_ws_t *ws);
 void ngx_http_pubsub_ws_close(ngx_http_pubsub_ws_t *ws, ngx_uint_t status,
     const char *reason);

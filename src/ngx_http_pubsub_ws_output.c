@@ -128,6 +128,18 @@ ngx_http_pubsub_ws_room(ngx_http_pubsub_ws_t *ws)
 }
 
 
+/*
+ * 1 when the client has not read what was sent: the socket took less than
+ * was queued, and nginx waits for it to be writable
+ */
+
+ngx_uint_t
+ngx_http_pubsub_ws_backed_up(ngx_http_pubsub_ws_t *ws)
+{
+    return ws->out != NULL && !ws->connection->write->ready;
+}
+
+
 /* the drain handler is called once the queue is down to half its size */
 
 void
