@@ -299,7 +299,9 @@ bench_consumer_init(bench_consumer_t *c, int ep, const char *brokers,
                           c->errstr, sizeof(c->errstr))
         || bench_conf_set(conf, "fetch.wait.max.ms", "100", c->errstr,
                           sizeof(c->errstr))
-        || bench_conf_set(conf, "queued.max.messages.kbytes", "16384",
+        || bench_conf_set(conf, "queued.min.messages", "1000000",
+                          c->errstr, sizeof(c->errstr))
+        || bench_conf_set(conf, "queued.max.messages.kbytes", "65536",
                           c->errstr, sizeof(c->errstr))
         || bench_conf_set(conf, "auto.offset.reset", "error", c->errstr,
                           sizeof(c->errstr))

@@ -279,10 +279,11 @@ run fill --brokers "$brokers" --topic mix --partitions 0 --count "$history" \
 catchup_conf="pubsub_kafka_fetch_max_bytes 1m; pubsub_output_queue_size 64m;"
 
 # "tuned": librdkafka 2.0.2 stops fetching a partition for 1 s (fixed)
-# when the queue it forwards to holds more than queued.min.messages
-# (100000) or queued.max.messages.kbytes (the module sets 16384); all
-# partitions of a handle share one queue, so a catch-up of many partitions
-# stalls.  The ceiling of a tuned round gets the same properties.
+# when the queue it forwards to holds more than queued.min.messages or
+# queued.max.messages.kbytes (the module sets 1000000 and 65536, the bare
+# consumer too); all partitions of a handle share one queue, so a catch-up
+# of many partitions may stall.  The ceiling of a tuned round gets the
+# same properties.
 tuned_min=10000000
 tuned_kb=1000000
 tuned_desc="queued.min.messages $tuned_min,"
