@@ -58,8 +58,11 @@ typedef struct {
     ngx_thread_pool_t                   *thread_pool;
     ngx_uint_t                           max_partitions;
     ngx_uint_t                           max_lookups;
+    ngx_msec_t                           flush_timeout;
     ngx_uint_t                           index;
     ngx_http_pubsub_kafka_client_t      *client;       /* per worker */
+
+    unsigned                             produce:1;    /* a producer */
 } ngx_http_pubsub_kafka_cluster_t;
 
 
@@ -81,6 +84,10 @@ typedef struct {
     ngx_uint_t                           max_partitions;
     ngx_uint_t                           max_lookups;
     ngx_uint_t                           max_subscriptions;
+    ngx_flag_t                           produce;
+    size_t                               produce_max_size;
+    ngx_msec_t                           commit_interval;
+    ngx_msec_t                           flush_timeout;
     ngx_str_t                            thread_pool_name;
     ngx_thread_pool_t                   *thread_pool;
 
@@ -236,6 +243,16 @@ struct ngx_http_pubsub_kafka_client_s {
     ngx_http_pubsub_kafka_cluster_t     *cluster;
     ngx_log_t                           *log;
     ngx_http_pubsub_kafka_handle_t       handles[NGX_HTTP_PUBSUB_KAFKA_READERS];
+    ngx_http_pubsub_kafka_handle_t       producer;  /* if a location may */
+    ngx_queue_t                          tickets;   /* produced, no report */
+    ngx_rbtree_t                         open_batches; /* commits by group */
+    ngx_rbtree_node_t                    batch_sentinel;
+    ngx_queue_t                          batches;   /* open or in flight */
+    ngx_uint_t                           nadmin;    /* Admin requests */
+    ngx_uint_t                           ncommits;
+    ngx_uint_t                           nproduced;
+    ngx_uint_t                           nacked;
+    ngx_uint_t                           nfailed;
     ngx_rbtree_t                         topics;
     ngx_rbtree_node_t                    sentinel;
     ngx_queue_t                          tasks;    /* posted, not done */
@@ -407,6 +424,20 @@ ngx_int_t ngx_http_pubsub_kafka_init_session(
     ngx_http_pubsub_session_t *session, void *data, void *conf);
 void ngx_http_pubsub_kafka_drain(ngx_http_pubsub_session_t *session,
     void *data);
+
+/* ngx_http_pubsub_kafka_produce.c */
+
+extern ngx_http_pubsub_command_t  ngx_http_pubsub_kafka_produce_commands[];
+
+void ngx_http_pubsub_kafka_delivered(ngx_http_pubsub_kafka_client_t *kc,
+    rd_kafka_event_t *ev);
+void ngx_http_pubsub_kafka_producer_exit(ngx_http_pubsub_kafka_client_t *kc);
+
+/* ngx_http_pubsub_kafka_group.c */
+
+extern ngx_http_pubsub_command_t  ngx_http_pubsub_kafka_group_commands[];
+
+void ngx_http_pubsub_kafka_batches_free(ngx_http_pubsub_kafka_client_t *kc);
 
 /* ngx_http_pubsub_kafka_cluster.c */
 

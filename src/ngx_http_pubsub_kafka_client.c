@@ -24,10 +24,13 @@
 
 
 static ngx_int_t ngx_http_pubsub_kafka_configure(
-    ngx_http_pubsub_kafka_cluster_t *cluster, rd_kafka_conf_t *rkc,
-    char *errstr, size_t size, ngx_str_t **bad);
+    ngx_http_pubsub_kafka_cluster_t *cluster, rd_kafka_type_t type,
+    rd_kafka_conf_t *rkc, char *errstr, size_t size, ngx_str_t **bad);
 static ngx_int_t ngx_http_pubsub_kafka_handle_init(
-    ngx_http_pubsub_kafka_client_t *kc, ngx_uint_t index);
+    ngx_http_pubsub_kafka_client_t *kc, ngx_http_pubsub_kafka_handle_t *h,
+    ngx_uint_t index, rd_kafka_type_t type);
+static void ngx_http_pubsub_kafka_handle_free(
+    ngx_http_pubsub_kafka_handle_t *h);
 static ngx_int_t ngx_http_pubsub_kafka_event_init(
     ngx_http_pubsub_kafka_handle_t *h, rd_kafka_queue_t *q,
     ngx_connection_t **pc, ngx_fd_t *fd, ngx_event_handler_pt handler);
@@ -40,7 +43,10 @@ static void ngx_http_pubsub_kafka_stats(ngx_http_pubsub_kafka_handle_t *h,
 static void ngx_http_pubsub_kafka_fetch_handler(ngx_event_t *rev);
 
 
-/* defaults for a gateway; pubsub_kafka_property overrides any of them */
+/*
+ * Defaults for a gateway, of the consumers and of the producer;
+ * pubsub_kafka_property overrides any of them.
+ */
 
 static ngx_keyval_t  ngx_http_pubsub_kafka_defaults[] = {
     { ngx_string("client.id"), ngx_string("nginx-pubsub-kafka") },
@@ -54,17 +60,32 @@ static ngx_keyval_t  ngx_http_pubsub_kafka_defaults[] = {
 };
 
 
+static ngx_keyval_t  ngx_http_pubsub_kafka_producer_defaults[] = {
+    { ngx_string("client.id"), ngx_string("nginx-pubsub-kafka") },
+    { ngx_string("acks"), ngx_string("all") },
+    { ngx_string("enable.idempotence"), ngx_string("true") },
+    { ngx_string("message.timeout.ms"), ngx_string("30000") },
+    { ngx_string("queue.buffering.max.kbytes"), ngx_string("65536") },
+    { ngx_string("statistics.interval.ms"), ngx_string("5000") },
+    { ngx_null_string, ngx_null_string }
+};
+
+
 /* applies defaults, properties and brokers to a librdkafka configuration */
 
 static ngx_int_t
 ngx_http_pubsub_kafka_configure(ngx_http_pubsub_kafka_cluster_t *cluster,
-    rd_kafka_conf_t *rkc, char *errstr, size_t size, ngx_str_t **bad)
+    rd_kafka_type_t type, rd_kafka_conf_t *rkc, char *errstr, size_t size,
+    ngx_str_t **bad)
 {
     u_char        *brokers;
     ngx_uint_t     i;
     ngx_keyval_t  *kv;
 
-    for (kv = ngx_http_pubsub_kafka_defaults; kv->key.len; kv++) {
+    kv = (type == RD_KAFKA_PRODUCER) ? ngx_http_pubsub_kafka_producer_defaults
+                                     : ngx_http_pubsub_kafka_defaults;
+
+    for ( /* void */ ; kv->key.len; kv++) {
         if (rd_kafka_conf_set(rkc, (char *) kv->key.data,
                               (char *) kv->value.data, errstr, size)
             != RD_KAFKA_CONF_OK)
@@ -108,7 +129,9 @@ ngx_http_pubsub_kafka_configure(ngx_http_pubsub_kafka_cluster_t *cluster,
     ngx_free(brokers);
 
     rd_kafka_conf_set_events(rkc, RD_KAFKA_EVENT_LOG|RD_KAFKA_EVENT_ERROR
-                                  |RD_KAFKA_EVENT_STATS);
+                                  |RD_KAFKA_EVENT_STATS
+                                  |(type == RD_KAFKA_PRODUCER
+                                    ? RD_KAFKA_EVENT_DR : 0));
 
     return NGX_OK;
 }
@@ -126,13 +149,32 @@ ngx_http_pubsub_kafka_check_properties(ngx_conf_t *cf,
 
     rkc = rd_kafka_conf_new();
 
-    if (ngx_http_pubsub_kafka_configure(cluster, rkc, errstr, sizeof(errstr),
-                                        &bad)
+    if (ngx_http_pubsub_kafka_configure(cluster, RD_KAFKA_CONSUMER, rkc,
+                                        errstr, sizeof(errstr), &bad)
         != NGX_OK)
     {
         rd_kafka_conf_destroy(rkc);
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid Kafka property \"%V\": %s", bad, errstr);
+        return NGX_CONF_ERROR;
+    }
+
+    rd_kafka_conf_destroy(rkc);
+
+    if (!cluster->produce) {
+        return NGX_CONF_OK;
+    }
+
+    rkc = rd_kafka_conf_new();
+
+    if (ngx_http_pubsub_kafka_configure(cluster, RD_KAFKA_PRODUCER, rkc,
+                                        errstr, sizeof(errstr), &bad)
+        != NGX_OK)
+    {
+        rd_kafka_conf_destroy(rkc);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid Kafka property \"%V\" for the "
+                           "producer: %s", bad, errstr);
         return NGX_CONF_ERROR;
     }
 
@@ -160,6 +202,10 @@ ngx_http_pubsub_kafka_init_worker(ngx_cycle_t *cycle,
     ngx_rbtree_init(&kc->topics, &kc->sentinel, ngx_str_rbtree_insert_value);
     ngx_queue_init(&kc->tasks);
     ngx_queue_init(&kc->touched);
+    ngx_queue_init(&kc->tickets);
+    ngx_queue_init(&kc->batches);
+    ngx_rbtree_init(&kc->open_batches, &kc->batch_sentinel,
+                    ngx_str_rbtree_insert_value);
 
     cluster->client = kc;
 
@@ -168,12 +214,29 @@ ngx_http_pubsub_kafka_init_worker(ngx_cycle_t *cycle,
         kc->handles[i].main_fd = NGX_INVALID_FILE;
     }
 
+    kc->producer.fetch_fd = NGX_INVALID_FILE;
+    kc->producer.main_fd = NGX_INVALID_FILE;
+
     for (i = 0; i < NGX_HTTP_PUBSUB_KAFKA_READERS; i++) {
-        if (ngx_http_pubsub_kafka_handle_init(kc, i) != NGX_OK) {
+        if (ngx_http_pubsub_kafka_handle_init(kc, &kc->handles[i], i,
+                                              RD_KAFKA_CONSUMER)
+            != NGX_OK)
+        {
             ngx_http_pubsub_kafka_exit_worker(kc);
             cluster->client = NULL;
             return NGX_ERROR;
         }
+    }
+
+    if (cluster->produce
+        && ngx_http_pubsub_kafka_handle_init(kc, &kc->producer,
+                                             NGX_HTTP_PUBSUB_KAFKA_READERS,
+                                             RD_KAFKA_PRODUCER)
+           != NGX_OK)
+    {
+        ngx_http_pubsub_kafka_exit_worker(kc);
+        cluster->client = NULL;
+        return NGX_ERROR;
     }
 
     kc->idle.handler = ngx_http_pubsub_kafka_idle_handler;
@@ -191,24 +254,26 @@ ngx_http_pubsub_kafka_init_worker(ngx_cycle_t *cycle,
 }
 
 
-/* one consumer handle: its queues wake nginx through two pipes */
+/*
+ * One librdkafka handle: a consumer's message and main queues, or the
+ * producer's main queue (its delivery reports), wake nginx through pipes.
+ */
 
 static ngx_int_t
 ngx_http_pubsub_kafka_handle_init(ngx_http_pubsub_kafka_client_t *kc,
-    ngx_uint_t index)
+    ngx_http_pubsub_kafka_handle_t *h, ngx_uint_t index,
+    rd_kafka_type_t type)
 {
-    char                             errstr[512];
-    ngx_str_t                       *bad;
-    rd_kafka_conf_t                 *rkc;
-    ngx_http_pubsub_kafka_handle_t  *h;
+    char              errstr[512];
+    ngx_str_t        *bad;
+    rd_kafka_conf_t  *rkc;
 
-    h = &kc->handles[index];
     h->client = kc;
     h->index = index;
 
     rkc = rd_kafka_conf_new();
 
-    if (ngx_http_pubsub_kafka_configure(kc->cluster, rkc, errstr,
+    if (ngx_http_pubsub_kafka_configure(kc->cluster, type, rkc, errstr,
                                         sizeof(errstr), &bad)
         != NGX_OK
         || rd_kafka_conf_set(rkc, "log.queue", "true", errstr,
@@ -223,7 +288,7 @@ ngx_http_pubsub_kafka_handle_init(ngx_http_pubsub_kafka_client_t *kc,
         return NGX_ERROR;
     }
 
-    h->rk = rd_kafka_new(RD_KAFKA_CONSUMER, rkc, errstr, sizeof(errstr));
+    h->rk = rd_kafka_new(type, rkc, errstr, sizeof(errstr));
 
 #if (NGX_SSL)
     /*
@@ -247,16 +312,19 @@ ngx_http_pubsub_kafka_handle_init(ngx_http_pubsub_kafka_client_t *kc,
     h->mainq = rd_kafka_queue_get_main(h->rk);
     (void) rd_kafka_set_log_queue(h->rk, NULL);
 
-    h->fetchq = rd_kafka_queue_new(h->rk);
+    if (type == RD_KAFKA_CONSUMER) {
+        h->fetchq = rd_kafka_queue_new(h->rk);
+    }
 
     if (ngx_http_pubsub_kafka_event_init(h, h->mainq, &h->main_event,
                                          &h->main_fd,
                                          ngx_http_pubsub_kafka_main_handler)
         != NGX_OK
-        || ngx_http_pubsub_kafka_event_init(h, h->fetchq, &h->fetch_event,
-                                          &h->fetch_fd,
-                                          ngx_http_pubsub_kafka_fetch_handler)
-           != NGX_OK)
+        || (h->fetchq
+            && ngx_http_pubsub_kafka_event_init(h, h->fetchq,
+                                        &h->fetch_event, &h->fetch_fd,
+                                        ngx_http_pubsub_kafka_fetch_handler)
+               != NGX_OK))
     {
         ngx_log_error(NGX_LOG_ALERT, kc->log, 0,
                       "pubsub: kafka client for \"%V\" not started, its "
@@ -338,6 +406,13 @@ ngx_http_pubsub_kafka_exit_worker(ngx_http_pubsub_kafka_client_t *kc)
         ngx_del_timer(&kc->idle);
     }
 
+    /*
+     * records handed to the producer are still delivered: a bounded
+     * wait, the worker has no connection left by now
+     */
+
+    ngx_http_pubsub_kafka_producer_exit(kc);
+
     for (i = 0; i < NGX_HTTP_PUBSUB_KAFKA_READERS; i++) {
         h = &kc->handles[i];
 
@@ -351,46 +426,60 @@ ngx_http_pubsub_kafka_exit_worker(ngx_http_pubsub_kafka_client_t *kc)
     }
 
     ngx_http_pubsub_kafka_tasks_free(kc);
+    ngx_http_pubsub_kafka_batches_free(kc);
     ngx_http_pubsub_kafka_partitions_free(kc);
 
     for (i = 0; i < NGX_HTTP_PUBSUB_KAFKA_READERS; i++) {
-        h = &kc->handles[i];
-
-        if (h->fetchq) {
-            rd_kafka_queue_destroy(h->fetchq);
-        }
-
-        if (h->mainq) {
-            rd_kafka_queue_destroy(h->mainq);
-        }
-
-        if (h->rk) {
-            rd_kafka_destroy(h->rk);
-        }
-
-        if (h->fetch_event) {
-            ngx_close_connection(h->fetch_event);
-        }
-
-        if (h->main_event) {
-            ngx_close_connection(h->main_event);
-        }
-
-        if (h->fetch_fd != NGX_INVALID_FILE) {
-            (void) close(h->fetch_fd);
-        }
-
-        if (h->main_fd != NGX_INVALID_FILE) {
-            (void) close(h->main_fd);
-        }
-
-        ngx_memzero(h, sizeof(ngx_http_pubsub_kafka_handle_t));
+        ngx_http_pubsub_kafka_handle_free(&kc->handles[i]);
     }
+
+    ngx_http_pubsub_kafka_handle_free(&kc->producer);
 
     if (kc->headers) {
         ngx_free(kc->headers);
         kc->headers = NULL;
     }
+}
+
+
+static void
+ngx_http_pubsub_kafka_handle_free(ngx_http_pubsub_kafka_handle_t *h)
+{
+    if (h->mainq) {
+        rd_kafka_queue_io_event_enable(h->mainq, -1, NULL, 0);
+    }
+
+    if (h->fetchq) {
+        rd_kafka_queue_destroy(h->fetchq);
+    }
+
+    if (h->mainq) {
+        rd_kafka_queue_destroy(h->mainq);
+    }
+
+    if (h->rk) {
+        rd_kafka_destroy(h->rk);
+    }
+
+    if (h->fetch_event) {
+        ngx_close_connection(h->fetch_event);
+    }
+
+    if (h->main_event) {
+        ngx_close_connection(h->main_event);
+    }
+
+    if (h->fetch_fd != NGX_INVALID_FILE) {
+        (void) close(h->fetch_fd);
+    }
+
+    if (h->main_fd != NGX_INVALID_FILE) {
+        (void) close(h->main_fd);
+    }
+
+    ngx_memzero(h, sizeof(ngx_http_pubsub_kafka_handle_t));
+    h->fetch_fd = NGX_INVALID_FILE;
+    h->main_fd = NGX_INVALID_FILE;
 }
 
 
@@ -450,6 +539,10 @@ ngx_http_pubsub_kafka_main_handler(ngx_event_t *rev)
 
         case RD_KAFKA_EVENT_STATS:
             ngx_http_pubsub_kafka_stats(h, rd_kafka_event_stats(ev));
+            break;
+
+        case RD_KAFKA_EVENT_DR:
+            ngx_http_pubsub_kafka_delivered(kc, ev);
             break;
 
         default:

@@ -313,6 +313,17 @@ ngx_http_pubsub_kafka_cluster(ngx_conf_t *cf,
             && ngx_strncmp(pc[i]->key.data, key.data, key.len) == 0)
         {
             conf->cluster = pc[i];
+
+            /* one location that produces gives the client a producer */
+
+            pc[i]->flush_timeout = ngx_max(pc[i]->flush_timeout,
+                                           conf->flush_timeout);
+
+            if (conf->produce && !pc[i]->produce) {
+                pc[i]->produce = 1;
+                return ngx_http_pubsub_kafka_check_properties(cf, pc[i]);
+            }
+
             return NGX_CONF_OK;
         }
     }
@@ -330,6 +341,8 @@ ngx_http_pubsub_kafka_cluster(ngx_conf_t *cf,
     cluster->thread_pool = conf->thread_pool;
     cluster->max_partitions = conf->max_partitions;
     cluster->max_lookups = conf->max_lookups;
+    cluster->flush_timeout = conf->flush_timeout;
+    cluster->produce = conf->produce ? 1 : 0;
     cluster->index = pkmcf->clusters.nelts;
 
     if (ngx_http_pubsub_kafka_check_properties(cf, cluster) != NGX_CONF_OK) {

@@ -111,6 +111,34 @@ static ngx_command_t  ngx_http_pubsub_kafka_commands[] = {
       offsetof(ngx_http_pubsub_kafka_loc_conf_t, max_subscriptions),
       &ngx_http_pubsub_kafka_limit_bounds },
 
+    { ngx_string("pubsub_kafka_produce"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, produce),
+      NULL },
+
+    { ngx_string("pubsub_kafka_produce_max_size"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, produce_max_size),
+      NULL },
+
+    { ngx_string("pubsub_kafka_produce_flush_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, flush_timeout),
+      NULL },
+
+    { ngx_string("pubsub_kafka_commit_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, commit_interval),
+      NULL },
+
     { ngx_string("pubsub_kafka_max_lookups"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_num_slot,
@@ -226,6 +254,8 @@ static ngx_http_module_t  ngx_http_pubsub_kafka_module_ctx = {
 static ngx_http_pubsub_command_t  *ngx_http_pubsub_kafka_tables[] = {
     ngx_http_pubsub_kafka_fetch_commands,
     ngx_http_pubsub_kafka_subscribe_commands,
+    ngx_http_pubsub_kafka_produce_commands,
+    ngx_http_pubsub_kafka_group_commands,
     NULL
 };
 
@@ -441,6 +471,10 @@ ngx_http_pubsub_kafka_create_loc_conf(ngx_conf_t *cf)
     conf->max_partitions = NGX_CONF_UNSET_UINT;
     conf->max_lookups = NGX_CONF_UNSET_UINT;
     conf->max_subscriptions = NGX_CONF_UNSET_UINT;
+    conf->produce = NGX_CONF_UNSET;
+    conf->produce_max_size = NGX_CONF_UNSET_SIZE;
+    conf->flush_timeout = NGX_CONF_UNSET_MSEC;
+    conf->commit_interval = NGX_CONF_UNSET_MSEC;
     conf->ssl = NGX_CONF_UNSET;
     conf->ssl_verify = NGX_CONF_UNSET;
 
@@ -474,6 +508,13 @@ ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_uint_value(conf->max_lookups, prev->max_lookups, 256);
     ngx_conf_merge_uint_value(conf->max_subscriptions,
                               prev->max_subscriptions, 64);
+    ngx_conf_merge_value(conf->produce, prev->produce, 0);
+    ngx_conf_merge_size_value(conf->produce_max_size, prev->produce_max_size,
+                              1024 * 1024);
+    ngx_conf_merge_msec_value(conf->flush_timeout, prev->flush_timeout,
+                              5000);
+    ngx_conf_merge_msec_value(conf->commit_interval, prev->commit_interval,
+                              10);
 
     ngx_conf_merge_value(conf->ssl, prev->ssl, 0);
     ngx_conf_merge_value(conf->ssl_verify, prev->ssl_verify, 1);

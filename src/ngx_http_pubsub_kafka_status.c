@@ -159,11 +159,16 @@ ngx_http_pubsub_kafka_status_client(u_char *p,
                     "\"topics\":%ui,\"partitions\":%ui,\"readers\":%ui,"
                     "\"cursors\":%ui,\"waiters\":%ui,\"lookups\":%ui,"
                     "\"window_bytes\":%uz,\"fetches\":%ui,"
-                    "\"messages\":%ui,\"seeks\":%ui,\"partition_list\":[",
+                    "\"messages\":%ui,\"seeks\":%ui,"
+                    "\"produced\":%ui,\"acked\":%ui,\"failed\":%ui,"
+                    "\"commits\":%ui,\"admin_requests\":%ui,"
+                    "\"partition_list\":[",
                     NGX_HTTP_PUBSUB_KAFKA_READERS, up, kc->ntopics,
                     kc->npartitions, kc->nreaders, kc->nreaders,
                     kc->nwaiters, kc->ntasks, kc->window_bytes,
-                    kc->nfetches, kc->nmessages, kc->nseeks);
+                    kc->nfetches, kc->nmessages, kc->nseeks,
+                    kc->nproduced, kc->nacked, kc->nfailed, kc->ncommits,
+                    kc->nadmin);
 
     p = ngx_http_pubsub_kafka_status_partitions(p, kc);
 
