@@ -119,7 +119,9 @@ bench_producer_init(bench_producer_t *p, const char *brokers,
 
 /*
  * A producer configured as the gateway's own: librdkafka's defaults with
- * acks=all and idempotence, then the properties given with --property
+ * acks=all, idempotence, message.timeout.ms 30000 and
+ * queue.buffering.max.kbytes 65536, then the properties given with
+ * --property
  * (the ceiling of produce through the gateway).  Delivery latencies go to
  * p->dr_hist when it is set.
  */
@@ -156,6 +158,10 @@ bench_producer_init_bare(bench_producer_t *p, const char *brokers,
         || bench_conf_set(conf, "acks", "all", p->errstr, sizeof(p->errstr))
         || bench_conf_set(conf, "enable.idempotence", "true", p->errstr,
                           sizeof(p->errstr))
+        || bench_conf_set(conf, "message.timeout.ms", "30000", p->errstr,
+                          sizeof(p->errstr))
+        || bench_conf_set(conf, "queue.buffering.max.kbytes", "65536",
+                          p->errstr, sizeof(p->errstr))
         || bench_conf_set(conf, "log_level", "3", p->errstr,
                           sizeof(p->errstr)))
     {

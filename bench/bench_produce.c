@@ -84,6 +84,7 @@ typedef struct {
     int64_t              answered;
     int64_t              skipped;
     int64_t              verified;
+    int                  next_verify;
     int                  measuring;
     bench_hist_t         hist;
 } bench_commits_t;
@@ -95,6 +96,7 @@ static bench_commits_t  *bench_commit_data;
 static void bench_gwprod_init(bench_gwprod_t *gp, int64_t count);
 static void bench_gwprod_connect(bench_gwprod_t *gp, int64_t deadline);
 static void bench_gwprod_open(bench_conn_t *c);
+static void bench_gwprod_warm(bench_gwprod_t *gp, int64_t deadline);
 static void bench_gwprod_send(bench_gwprod_t *gp, int64_t n);
 static void bench_gwprod_resp(bench_conn_t *c, PubSubResp *resp,
     int64_t now);
@@ -105,6 +107,7 @@ static void bench_commit_send(bench_commits_t *cs, bench_committer_t *cl,
     int64_t now);
 static void bench_commit_resp(bench_conn_t *c, PubSubResp *resp,
     int64_t now);
+static void bench_commit_verify_more(bench_commits_t *cs);
 static void bench_probe_resp(bench_conn_t *c, PubSubResp *resp,
     int64_t now);
 
@@ -161,6 +164,31 @@ bench_gwprod_open(bench_conn_t *c)
     bench_gwprod_t  *gp = c->data;
 
     gp->open = 1;
+}
+
+
+/*
+ * One record to each partition first, untimed: the gateway's producer
+ * learns the topic (a producer's first record to a topic not in its
+ * metadata may wait a second) and gets its producer id.
+ */
+
+static void
+bench_gwprod_warm(bench_gwprod_t *gp, int64_t deadline)
+{
+    bench_gwprod_send(gp, gp->nparts);
+
+    while (gp->answered < gp->nparts) {
+        bench_poll(bench_ep, 10);
+        bench_check_pool();
+
+        if (bench_now() > deadline) {
+            bench_fatal("produce: the first records not answered in time");
+        }
+    }
+
+    bench_hist_free(&gp->ack_hist);
+    bench_hist_init(&gp->ack_hist);
 }
 
 
@@ -356,7 +384,7 @@ bench_produce_gw(void)
     }
 
     bench_open_pool();
-    bench_gwprod_init(&gp, cf->count);
+    bench_gwprod_init(&gp, cf->count + cf->nparts);
 
     high0 = NULL;
 
@@ -368,6 +396,7 @@ bench_produce_gw(void)
     deadline = bench_now() + (int64_t) (cf->timeout * 1e6);
 
     bench_gwprod_connect(&gp, deadline);
+    bench_gwprod_warm(&gp, deadline);
 
     bench_watch_start();
     gp.first = bench_now();
@@ -396,10 +425,10 @@ bench_produce_gw(void)
     bench_json_int(&j, "partitions", cf->nparts);
     bench_json_int(&j, "inflight", gp.inflight);
     bench_json_int(&j, "size", (int64_t) gp.size);
-    bench_json_int(&j, "records", gp.answered);
+    bench_json_int(&j, "records", cf->count);
     bench_json_num(&j, "seconds", secs);
-    bench_json_num(&j, "records_per_s", gp.answered / secs);
-    bench_json_num(&j, "mb_per_s", gp.answered * gp.size / secs / 1e6);
+    bench_json_num(&j, "records_per_s", cf->count / secs);
+    bench_json_num(&j, "mb_per_s", cf->count * gp.size / secs / 1e6);
     bench_json_int(&j, "checked_watermarks", high0 != NULL);
     bench_json_hist(&j, "ack", &gp.ack_hist);
     bench_watch_json(&j, secs);
@@ -418,7 +447,7 @@ bench_produce_gw(void)
 int
 bench_produce_bare(void)
 {
-    int64_t            deadline, start, n, *high0, *high1;
+    int64_t            deadline, start, n, total, *high0, *high1;
     double             secs;
     bench_hist_t       hist;
     bench_json_t       j;
@@ -460,15 +489,30 @@ bench_produce_bare(void)
         rd_kafka_metadata_destroy(md);
     }
 
+    /* one record to each partition first, as for the gateway */
+
+    for (k = 0; k < cf->nparts; k++) {
+        if (bench_produce(&p, k) != 0) {
+            bench_fatal("%s", p.errstr);
+        }
+    }
+
+    if (bench_producer_flush(&p, 10000) != 0) {
+        bench_fatal("produce-bare: %s", p.errstr);
+    }
+
+    bench_hist_free(&hist);
+    bench_hist_init(&hist);
+
     deadline = bench_now() + (int64_t) (cf->timeout * 1e6);
 
     bench_watch_start();
     start = bench_now();
-    n = 0;
+    n = cf->nparts;
+    total = cf->count + cf->nparts;
 
-    while (p.delivered + p.failed < cf->count) {
-        while (n < cf->count && p.sent - p.delivered - p.failed < cf->inflight)
-        {
+    while (p.delivered + p.failed < total) {
+        while (n < total && p.sent - p.delivered - p.failed < cf->inflight) {
             if (bench_produce(&p, (int) (n % cf->nparts)) != 0) {
                 bench_fatal("%s", p.errstr);
             }
@@ -516,10 +560,10 @@ bench_produce_bare(void)
     bench_json_int(&j, "partitions", cf->nparts);
     bench_json_int(&j, "inflight", cf->inflight);
     bench_json_int(&j, "size", (int64_t) cf->size);
-    bench_json_int(&j, "records", p.delivered);
+    bench_json_int(&j, "records", cf->count);
     bench_json_num(&j, "seconds", secs);
-    bench_json_num(&j, "records_per_s", p.delivered / secs);
-    bench_json_num(&j, "mb_per_s", p.delivered * cf->size / secs / 1e6);
+    bench_json_num(&j, "records_per_s", cf->count / secs);
+    bench_json_num(&j, "mb_per_s", cf->count * cf->size / secs / 1e6);
     bench_json_int(&j, "checked_watermarks", 1);
     bench_json_hist(&j, "ack", &hist);
     bench_watch_json(&j, secs);
@@ -558,7 +602,7 @@ bench_produce_latency(void)
     cf->inflight = 65536;
 
     bench_open_pool();
-    bench_gwprod_init(&gp, n);
+    bench_gwprod_init(&gp, n + 1);
 
     bench_fan_init(&fan, cf->clients);
     fan.push = 1;
@@ -566,10 +610,14 @@ bench_produce_latency(void)
 
     deadline = bench_now() + (int64_t) (cf->timeout * 1e6);
 
-    bench_fan_connect(&fan, deadline);
+    /* the warm-up record goes before the subscribers start at the end */
+
     bench_gwprod_connect(&gp, deadline);
+    bench_gwprod_warm(&gp, deadline);
+    bench_fan_connect(&fan, deadline);
 
     fan.phase_seq[0] = 0;
+    n++;
 
     bench_watch_start();
     start = bench_now();
@@ -580,8 +628,8 @@ bench_produce_latency(void)
         now = bench_now();
         due = (int64_t) (cf->rate * (now - start) / 1e6);
 
-        if (due > gp.sent) {
-            bench_gwprod_send(&gp, due - gp.sent);
+        if (due + 1 > gp.sent) {
+            bench_gwprod_send(&gp, due + 1 - gp.sent);
         }
 
         end = now;
@@ -590,6 +638,8 @@ bench_produce_latency(void)
     }
 
     deadline = bench_now() + (int64_t) (cf->timeout * 1e6);
+
+    /* the subscribers have every record but the warm-up one (sequence 0) */
 
     while (gp.answered < n || bench_fan_min_seq(&fan) < n - 1) {
         bench_poll(bench_ep, 1);
@@ -611,7 +661,7 @@ bench_produce_latency(void)
     bench_json_common(&j);
     bench_json_int(&j, "clients", fan.ntails);
     bench_json_num(&j, "rate", cf->rate);
-    bench_json_int(&j, "records", n);
+    bench_json_int(&j, "records", n - 1);
     bench_json_num(&j, "produce_seconds", bench_seconds(start, end));
     bench_json_int(&j, "deliveries", fan.delivered[0]);
     bench_json_hist(&j, "lat", &fan.hist[0]);
@@ -644,7 +694,6 @@ bench_commits(void)
     bench_json_t        j;
     bench_conf_t       *cf;
     bench_commits_t     cs;
-    bench_committer_t  *cl;
 
     cf = &bench_conf;
 
@@ -779,19 +828,13 @@ bench_commits(void)
         }
     }
 
-    /* every client reads its offset back */
+    /* every client reads its offset back, --starts at a time (look-ups) */
 
     for (i = 0; i < cs.nclients; i++) {
-        pubsub_req_t  r;
-
-        cl = &cs.clients[i];
-        cl->verifying = 1;
-        cl->seq++;
-
-        pubsub_req_committed(&r, cl->seq, cs.groups[cl->group], cf->topic,
-                             &cl->part, 1);
-        (void) bench_send_req(cl->conn, &r);
+        cs.clients[i].verifying = 1;
     }
+
+    bench_commit_verify_more(&cs);
 
     while (cs.verified < cs.nclients) {
         bench_poll(bench_ep, 1);
@@ -912,6 +955,7 @@ bench_commit_resp(bench_conn_t *c, PubSubResp *resp, int64_t now)
             cs->verified++;
         }
 
+        bench_commit_verify_more(cs);
         return;
     }
 
@@ -926,6 +970,25 @@ bench_commit_resp(bench_conn_t *c, PubSubResp *resp, int64_t now)
     cl->acked = cl->offset;
     cl->offset = 0;
     cs->answered++;
+}
+
+
+static void
+bench_commit_verify_more(bench_commits_t *cs)
+{
+    pubsub_req_t        r;
+    bench_committer_t  *cl;
+
+    while (cs->next_verify < cs->nclients
+           && cs->next_verify - cs->verified < bench_conf.starts)
+    {
+        cl = &cs->clients[cs->next_verify++];
+        cl->seq++;
+
+        pubsub_req_committed(&r, cl->seq, cs->groups[cl->group],
+                             bench_conf.topic, &cl->part, 1);
+        (void) bench_send_req(cl->conn, &r);
+    }
 }
 
 

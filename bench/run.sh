@@ -97,6 +97,17 @@ master=
 worker=
 perf_pid=
 
+# a process that has not exited: a zombie has (nginx's master is reparented,
+# and what reaps it may take its time)
+alive() {
+    local line fields
+
+    read -r line < "/proc/$1/stat" 2>/dev/null || return 1
+    line=${line##*) }
+    read -r -a fields <<< "$line"
+    [ "${fields[0]}" != Z ]
+}
+
 stop_nginx() {
     if [ -n "$perf_pid" ]; then
         kill -INT "$perf_pid" 2>/dev/null || true
@@ -105,12 +116,20 @@ stop_nginx() {
     fi
 
     if [ -n "$master" ]; then
+        local t0=$EPOCHREALTIME ms
+
         kill -QUIT "$master" 2>/dev/null || true
-        for _ in $(seq 100); do
-            kill -0 "$master" 2>/dev/null || break
-            sleep 0.1
+        for _ in $(seq 200); do
+            alive "$master" || break
+            sleep 0.05
         done
         kill -KILL "$master" 2>/dev/null || true
+
+        ms=$(( (${EPOCHREALTIME/./} - ${t0/./}) / 1000 ))
+        if [ "$ms" -gt 1000 ]; then
+            echo "bench: nginx took $ms ms to quit" >&2
+        fi
+
         master=
         worker=
     fi
@@ -250,8 +269,11 @@ CONF
 
 # one scenario; its JSON lines go to results.jsonl
 run() {
+    local t0=$EPOCHREALTIME
+
     echo "bench: $*" >&2
     "$bench" "$@" --timeout "$timeout" >> "$work/results.jsonl"
+    echo "bench: ... $(( (${EPOCHREALTIME/./} - ${t0/./}) / 1000 )) ms" >&2
 }
 
 watch_mock="--watch mock=$mock_pid"
