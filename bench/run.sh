@@ -45,6 +45,9 @@ if [ $smoke = 1 ]; then
     rate=${BENCH_RATE:-1000}
     dur=${BENCH_DURATION:-0.5}
     maxdur=0.5
+    # the slowest client of the "max" phase at most this far behind (a
+    # slow machine must deliver it within the timeout)
+    lag_max=2000
     mix_clients=20
     mix_dur=$dur
     history=5000
@@ -69,6 +72,7 @@ else
     rate=${BENCH_RATE:-1000}
     dur=${BENCH_DURATION:-10}
     maxdur=5
+    lag_max=20000
     mix_clients=1000
     # history: more than the gateway's window (pubsub_kafka_buffer_size 4m,
     # about 36,500 messages) holds, so that each pass goes back to Kafka;
@@ -91,7 +95,9 @@ else
     commit_clients=${BENCH_COMMIT_CLIENTS:-"100 1000"}
     commit_groups=10
     commit_dur=5
-    timeout=120
+    # a bound on each wait, not a timing: 1000 subscribers get 10,000,000
+    # deliveries in the fan-out's first phase
+    timeout=300
     repeat=${BENCH_REPEAT:-3}
     out=${BENCH_OUT:-$top/bench/results/bench-$(date -u +%Y%m%d-%H%M%S).json}
 fi
@@ -442,7 +448,7 @@ for c in $clients; do
     # the slowest client at most 4M deliveries behind (20000 messages at
     # most: the gateway's 4m window holds about 36000)
     lag=$((4000000 / c))
-    [ "$lag" -gt 20000 ] && lag=20000
+    [ "$lag" -gt "$lag_max" ] && lag=$lag_max
     run fanout --url "$url" --brokers "$brokers" --topic fan --partitions 0 \
         --clients "$c" --rate "$rate" --duration "$dur" \
         --max-duration "$maxdur" --lag "$lag" $(watch)
