@@ -1004,7 +1004,7 @@ export class PubSubClient extends EventTarget {
         owner._onCreditError(new ServerError(resp.error.message, resp.error.code, resp.sequence));
         return;
       }
-      // e.g. "wrong command" (sequence 0), or an answer after its timeout
+      // e.g. a malformed request (sequence 0), or an answer after its timeout
       this._report(resp.type === 'error'
         ? new ServerError(resp.error.message, resp.error.code, resp.sequence)
         : new Error(`answer with unknown sequence ${resp.sequence}`));

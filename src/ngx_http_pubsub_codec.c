@@ -10,13 +10,25 @@
 #include "ngx_http_pubsub_codec.h"
 
 
+/* what read_varint() returned, as a fault */
+#define ngx_http_pubsub_pb_fault(rc)                                          \
+    ((rc) == NGX_ERROR ? NGX_HTTP_PUBSUB_PB_LONG_VARINT                       \
+                       : NGX_HTTP_PUBSUB_PB_CUT)
+
+
 /* deeper than any message of the protocol */
 #define NGX_HTTP_PUBSUB_PB_DEPTH  8
 
 
 static ngx_int_t ngx_http_pubsub_check_message(
-    const ProtobufCMessageDescriptor *desc, u_char *p, u_char *last,
-    ngx_uint_t depth);
+    ngx_http_pubsub_pb_check_t *chk, const ProtobufCMessageDescriptor *desc,
+    u_char *p, u_char *last, const char *path, ngx_uint_t depth);
+static ngx_int_t ngx_http_pubsub_check_fault(ngx_http_pubsub_pb_check_t *chk,
+    const char *path, ngx_uint_t fault);
+static u_char *ngx_http_pubsub_path_add(u_char *p, u_char *last,
+    const char *name);
+static ngx_uint_t ngx_http_pubsub_wire_type(
+    const ProtobufCFieldDescriptor *field);
 static ngx_int_t ngx_http_pubsub_check_utf8(u_char *p, u_char *last);
 static ngx_int_t ngx_http_pubsub_read_varint(u_char **pos, u_char *last,
     uint64_t *v);
@@ -47,103 +59,288 @@ ngx_http_pubsub_free_req(PubSubReq *req)
 
 
 /*
- * protobuf-c keeps strings NUL-terminated and checks nothing in them: a
- * NUL byte would cut a name short, and bytes that are not UTF-8 would
- * reach Kafka and the logs.  This walks a request that decoded already
- * and refuses both, in every string field at any depth.
+ * protobuf-c says only that bytes are not a PubSubReq, and checks nothing
+ * in strings: a NUL byte would cut a name short, and bytes that are not
+ * UTF-8 would reach Kafka and the logs.  Before decoding, this walks the
+ * wire format against the descriptors protobuf-c generated, as strictly as
+ * protobuf-c reads it: it keeps the sequence and the command while it can,
+ * and returns NGX_DECLINED at the first fault, at any depth, which it
+ * describes in chk for the error answer.
  */
 
 ngx_int_t
-ngx_http_pubsub_check_strings(u_char *data, size_t len)
+ngx_http_pubsub_check_req(u_char *data, size_t len,
+    ngx_http_pubsub_pb_check_t *chk)
 {
-    return ngx_http_pubsub_check_message(&pub_sub_req__descriptor, data,
-                                         data + len, 0);
+    ngx_int_t  rc;
+
+    ngx_memzero(chk, sizeof(ngx_http_pubsub_pb_check_t));
+
+    rc = ngx_http_pubsub_check_message(chk, &pub_sub_req__descriptor,
+                                       data, data + len,
+                                       pub_sub_req__descriptor.short_name, 0);
+
+    if (rc == NGX_OK) {
+        chk->field = 0;
+        chk->name = NULL;
+    }
+
+    return rc;
 }
 
 
 static ngx_int_t
-ngx_http_pubsub_check_message(const ProtobufCMessageDescriptor *desc,
-    u_char *p, u_char *last, ngx_uint_t depth)
+ngx_http_pubsub_check_message(ngx_http_pubsub_pb_check_t *chk,
+    const ProtobufCMessageDescriptor *desc, u_char *p, u_char *last,
+    const char *path, ngx_uint_t depth)
 {
-    u_char                          *start;
-    uint64_t                         key, size;
-    ngx_uint_t                       type;
-    const ProtobufCFieldDescriptor  *field;
+    u_char                            *start, *q;
+    uint64_t                           key, size, value;
+    ngx_int_t                          rc;
+    ngx_uint_t                         type, want, num;
+    const char                        *s;
+    const ProtobufCFieldDescriptor    *field;
+    const ProtobufCMessageDescriptor  *sub;
+    u_char                             where[NGX_HTTP_PUBSUB_PB_PATH];
 
-    if (depth > NGX_HTTP_PUBSUB_PB_DEPTH) {
-        return NGX_ERROR;
-    }
+    value = 0;
 
     while (p < last) {
 
-        if (ngx_http_pubsub_read_varint(&p, last, &key) != NGX_OK) {
-            return NGX_ERROR;
+        chk->field = 0;
+        chk->name = NULL;
+
+        start = p;
+
+        rc = ngx_http_pubsub_read_varint(&p, last, &key);
+        if (rc != NGX_OK) {
+            return ngx_http_pubsub_check_fault(chk, path,
+                                               ngx_http_pubsub_pb_fault(rc));
         }
 
+        /* protobuf-c reads keys and lengths of up to 5 bytes */
+
+        if (p - start > 5) {
+            return ngx_http_pubsub_check_fault(chk, path,
+                                               NGX_HTTP_PUBSUB_PB_LONG_KEY);
+        }
+
+        num = (ngx_uint_t) (key >> 3);
         type = (ngx_uint_t) (key & 7);
+
+        if (num == 0) {
+            return ngx_http_pubsub_check_fault(chk, path,
+                                               NGX_HTTP_PUBSUB_PB_FIELD_ZERO);
+        }
+
+        field = protobuf_c_message_descriptor_get_field(desc, (unsigned) num);
+
+        chk->field = num;
+        chk->name = field ? field->name : NULL;
+        chk->wire = type;
 
         switch (type) {
 
         case NGX_HTTP_PUBSUB_PB_VARINT:
-            if (ngx_http_pubsub_read_varint(&p, last, &size) != NGX_OK) {
-                return NGX_ERROR;
-            }
+            rc = ngx_http_pubsub_read_varint(&p, last, &value);
+            size = 0;
+            break;
 
-            continue;
-
-        case 1: /* 64-bit */
+        case NGX_HTTP_PUBSUB_PB_I64:
+            rc = NGX_OK;
             size = 8;
             break;
 
-        case 5: /* 32-bit */
+        case NGX_HTTP_PUBSUB_PB_I32:
+            rc = NGX_OK;
             size = 4;
             break;
 
         case NGX_HTTP_PUBSUB_PB_LEN:
-            if (ngx_http_pubsub_read_varint(&p, last, &size) != NGX_OK) {
-                return NGX_ERROR;
+            start = p;
+
+            rc = ngx_http_pubsub_read_varint(&p, last, &size);
+
+            if (rc == NGX_OK && p - start > 5) {
+                return ngx_http_pubsub_check_fault(chk, path,
+                                              NGX_HTTP_PUBSUB_PB_LONG_LENGTH);
             }
 
             break;
 
         default:
-            /* groups: the decoder skipped them, so do we, to their end */
-            return NGX_OK;
+            chk->want = NGX_HTTP_PUBSUB_PB_NONE;
+            return ngx_http_pubsub_check_fault(chk, path,
+                                               NGX_HTTP_PUBSUB_PB_WIRE_TYPE);
         }
 
-        if (size > (uint64_t) (last - p)) {
-            return NGX_ERROR;
+        if (rc != NGX_OK || size > (uint64_t) (last - p)) {
+            return ngx_http_pubsub_check_fault(chk, path,
+                                               ngx_http_pubsub_pb_fault(rc));
         }
 
         start = p;
         p += size;
 
-        if (type != NGX_HTTP_PUBSUB_PB_LEN) {
-            continue;
-        }
-
-        field = protobuf_c_message_descriptor_get_field(desc,
-                                                        (unsigned) (key >> 3));
         if (field == NULL) {
             continue;
         }
 
-        if (field->type == PROTOBUF_C_TYPE_STRING) {
-            if (ngx_http_pubsub_check_utf8(start, p) != NGX_OK) {
-                return NGX_ERROR;
+        if (depth == 0 && (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)) {
+            chk->command = num;
+        }
+
+        want = ngx_http_pubsub_wire_type(field);
+
+        if (type != want
+            && !(type == NGX_HTTP_PUBSUB_PB_LEN
+                 && field->label == PROTOBUF_C_LABEL_REPEATED))
+        {
+            chk->want = want;
+            return ngx_http_pubsub_check_fault(chk, path,
+                                               NGX_HTTP_PUBSUB_PB_WIRE_TYPE);
+        }
+
+        if (type != NGX_HTTP_PUBSUB_PB_LEN) {
+            if (depth == 0 && num == 1) {
+                chk->sequence = (int64_t) value;
             }
 
-        } else if (field->type == PROTOBUF_C_TYPE_MESSAGE) {
-            if (ngx_http_pubsub_check_message(field->descriptor, start, p,
+            continue;
+        }
+
+        switch (field->type) {
+
+        case PROTOBUF_C_TYPE_STRING:
+            if (ngx_strlchr(start, p, '\0') != NULL) {
+                return ngx_http_pubsub_check_fault(chk, path,
+                                                   NGX_HTTP_PUBSUB_PB_NUL);
+            }
+
+            if (ngx_http_pubsub_check_utf8(start, p) != NGX_OK) {
+                return ngx_http_pubsub_check_fault(chk, path,
+                                                   NGX_HTTP_PUBSUB_PB_NOT_UTF8);
+            }
+
+            break;
+
+        case PROTOBUF_C_TYPE_MESSAGE:
+            sub = field->descriptor;
+
+            if (depth == NGX_HTTP_PUBSUB_PB_DEPTH) {
+                return ngx_http_pubsub_check_fault(chk, path,
+                                                   NGX_HTTP_PUBSUB_PB_TOO_DEEP);
+            }
+
+            /* below PubSubReq, paths start at the command's name */
+
+            if (depth == 0) {
+                s = sub->short_name;
+
+            } else {
+                q = ngx_http_pubsub_path_add(where, where + sizeof(where) - 1,
+                                             path);
+                *q++ = '.';
+                q = ngx_http_pubsub_path_add(q, where + sizeof(where) - 1,
+                                             field->name);
+                *q = '\0';
+                s = (char *) where;
+            }
+
+            if (ngx_http_pubsub_check_message(chk, sub, start, p, s,
                                               depth + 1)
                 != NGX_OK)
             {
-                return NGX_ERROR;
+                return NGX_DECLINED;
+            }
+
+            break;
+
+        case PROTOBUF_C_TYPE_BYTES:
+            break;
+
+        default:
+            /* packed scalars */
+
+            if (want == NGX_HTTP_PUBSUB_PB_VARINT) {
+                while (start < p) {
+                    rc = ngx_http_pubsub_read_varint(&start, p, &key);
+                    if (rc != NGX_OK) {
+                        return ngx_http_pubsub_check_fault(chk, path,
+                                                 ngx_http_pubsub_pb_fault(rc));
+                    }
+                }
+
+            } else if (size % (want == NGX_HTTP_PUBSUB_PB_I64 ? 8 : 4)) {
+                return ngx_http_pubsub_check_fault(chk, path,
+                                                   NGX_HTTP_PUBSUB_PB_CUT);
             }
         }
     }
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_pubsub_check_fault(ngx_http_pubsub_pb_check_t *chk,
+    const char *path, ngx_uint_t fault)
+{
+    u_char  *p;
+
+    p = ngx_http_pubsub_path_add(chk->path,
+                                 chk->path + sizeof(chk->path) - 1, path);
+    *p = '\0';
+
+    chk->fault = fault;
+
+    return NGX_DECLINED;
+}
+
+
+/* copies a NUL-terminated name, cut at last */
+
+static u_char *
+ngx_http_pubsub_path_add(u_char *p, u_char *last, const char *name)
+{
+    while (*name && p < last) {
+        *p++ = (u_char) *name++;
+    }
+
+    return p;
+}
+
+
+/* the wire type a field is sent with (repeated scalars may be packed) */
+
+static ngx_uint_t
+ngx_http_pubsub_wire_type(const ProtobufCFieldDescriptor *field)
+{
+    switch (field->type) {
+
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_BOOL:
+    case PROTOBUF_C_TYPE_ENUM:
+        return NGX_HTTP_PUBSUB_PB_VARINT;
+
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_FLOAT:
+        return NGX_HTTP_PUBSUB_PB_I32;
+
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return NGX_HTTP_PUBSUB_PB_I64;
+
+    default:
+        return NGX_HTTP_PUBSUB_PB_LEN;
+    }
 }
 
 
@@ -280,6 +477,8 @@ ngx_http_pubsub_check_utf8(u_char *p, u_char *last)
 }
 
 
+/* NGX_AGAIN: the bytes end inside it; NGX_ERROR: over 10 bytes */
+
 static ngx_int_t
 ngx_http_pubsub_read_varint(u_char **pos, u_char *last, uint64_t *v)
 {
@@ -292,7 +491,7 @@ ngx_http_pubsub_read_varint(u_char **pos, u_char *last, uint64_t *v)
 
     for (shift = 0; shift < 64; shift += 7) {
         if (p == last) {
-            return NGX_ERROR;
+            return NGX_AGAIN;
         }
 
         value |= (uint64_t) (*p & 0x7f) << shift;

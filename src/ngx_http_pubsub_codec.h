@@ -24,7 +24,28 @@
 
 
 #define NGX_HTTP_PUBSUB_PB_VARINT        0
+#define NGX_HTTP_PUBSUB_PB_I64           1
 #define NGX_HTTP_PUBSUB_PB_LEN           2
+#define NGX_HTTP_PUBSUB_PB_I32           5
+
+#define NGX_HTTP_PUBSUB_PB_NONE          8   /* no wire type fits */
+
+/* "CmdKafkaSubscribe.filter.headers" and the like */
+#define NGX_HTTP_PUBSUB_PB_PATH          128
+
+
+/* faults of a request, found by ngx_http_pubsub_check_req() */
+
+#define NGX_HTTP_PUBSUB_PB_OK            0
+#define NGX_HTTP_PUBSUB_PB_CUT           1   /* ends inside a field */
+#define NGX_HTTP_PUBSUB_PB_LONG_VARINT   2   /* a varint over 10 bytes */
+#define NGX_HTTP_PUBSUB_PB_LONG_KEY      3   /* a field key over 5 bytes */
+#define NGX_HTTP_PUBSUB_PB_LONG_LENGTH   4   /* a length over 5 bytes */
+#define NGX_HTTP_PUBSUB_PB_FIELD_ZERO    5   /* field number 0 */
+#define NGX_HTTP_PUBSUB_PB_WIRE_TYPE     6   /* wire type wire, not want */
+#define NGX_HTTP_PUBSUB_PB_TOO_DEEP      7   /* nested too deeply */
+#define NGX_HTTP_PUBSUB_PB_NUL           8   /* a string with a NUL byte */
+#define NGX_HTTP_PUBSUB_PB_NOT_UTF8      9   /* a string not UTF-8 */
 
 #define ngx_http_pubsub_pb_tag(field, type)  (((field) << 3) | (type))
 
@@ -35,6 +56,21 @@ typedef struct {
     u_char                  *value;
     size_t                   value_len;
 } ngx_http_pubsub_pb_header_t;
+
+
+/* what ngx_http_pubsub_check_req() read of a request, and its fault */
+
+typedef struct {
+    int64_t                  sequence;
+    ngx_uint_t               command;       /* the oneof member's number */
+
+    ngx_uint_t               fault;
+    ngx_uint_t               field;         /* its number, 0: the message */
+    const char              *name;          /* its name, NULL: unknown */
+    ngx_uint_t               wire;
+    ngx_uint_t               want;
+    u_char                   path[NGX_HTTP_PUBSUB_PB_PATH];  /* message */
+} ngx_http_pubsub_pb_check_t;
 
 
 /* a KafkaMessage to encode */
@@ -64,7 +100,8 @@ typedef struct {
 
 PubSubReq *ngx_http_pubsub_decode_req(u_char *data, size_t len);
 void ngx_http_pubsub_free_req(PubSubReq *req);
-ngx_int_t ngx_http_pubsub_check_strings(u_char *data, size_t len);
+ngx_int_t ngx_http_pubsub_check_req(u_char *data, size_t len,
+    ngx_http_pubsub_pb_check_t *chk);
 
 size_t ngx_http_pubsub_varint_size(uint64_t v);
 u_char *ngx_http_pubsub_write_varint(u_char *p, uint64_t v);

@@ -71,6 +71,19 @@ typedef struct {
 } ngx_http_pubsub_kafka_main_conf_t;
 
 
+/* the patterns of pubsub_kafka_read, _write or _groups */
+
+typedef struct {
+    ngx_array_t                          patterns; /* of the configuration */
+    ngx_array_t                          values;   /* complex values */
+    unsigned                             set:1;
+} ngx_http_pubsub_kafka_acl_t;
+
+#define NGX_HTTP_PUBSUB_KAFKA_READ       0
+#define NGX_HTTP_PUBSUB_KAFKA_WRITE      1
+#define NGX_HTTP_PUBSUB_KAFKA_GROUP      2
+
+
 typedef struct {
     ngx_str_t                            pass;
     ngx_str_t                            upstream;
@@ -85,6 +98,9 @@ typedef struct {
     ngx_uint_t                           max_lookups;
     ngx_uint_t                           max_subscriptions;
     ngx_flag_t                           produce;
+    ngx_http_pubsub_kafka_acl_t          read;
+    ngx_http_pubsub_kafka_acl_t          write;
+    ngx_http_pubsub_kafka_acl_t          groups;
     size_t                               produce_max_size;
     ngx_msec_t                           commit_interval;
     ngx_msec_t                           flush_timeout;
@@ -111,6 +127,7 @@ typedef struct {
 typedef struct {
     ngx_queue_t                          subs;     /* subscriptions */
     ngx_uint_t                           nsubs;
+    void                                *rights;   /* what it may use */
 } ngx_http_pubsub_kafka_session_t;
 
 
@@ -438,6 +455,20 @@ void ngx_http_pubsub_kafka_producer_exit(ngx_http_pubsub_kafka_client_t *kc);
 extern ngx_http_pubsub_command_t  ngx_http_pubsub_kafka_group_commands[];
 
 void ngx_http_pubsub_kafka_batches_free(ngx_http_pubsub_kafka_client_t *kc);
+
+/* ngx_http_pubsub_kafka_acl.c */
+
+char *ngx_http_pubsub_kafka_acl_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_pubsub_kafka_acl_merge(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_acl_t *conf, ngx_http_pubsub_kafka_acl_t *prev,
+    char *deflt);
+ngx_uint_t ngx_http_pubsub_kafka_acl_empty(ngx_http_pubsub_kafka_acl_t *acl);
+ngx_int_t ngx_http_pubsub_kafka_acl_init(ngx_http_pubsub_session_t *session,
+    ngx_http_pubsub_kafka_session_t *ss,
+    ngx_http_pubsub_kafka_loc_conf_t *conf);
+ngx_int_t ngx_http_pubsub_kafka_allowed(ngx_http_pubsub_cmd_t *cmd,
+    ngx_uint_t list, u_char *name, size_t len);
 
 /* ngx_http_pubsub_kafka_cluster.c */
 

@@ -108,6 +108,16 @@ ngx_http_pubsub_kafka_cmd_client(ngx_http_pubsub_cmd_t *cmd, ngx_uint_t ext,
     if (ngx_http_pubsub_kafka_check_topic((u_char *) topic, len) != NGX_OK) {
         reason = "invalid topic name";
 
+    } else if (ngx_http_pubsub_kafka_allowed(cmd,
+                                (cmd->command->flags & NGX_HTTP_PUBSUB_CMD_WRITE)
+                                ? NGX_HTTP_PUBSUB_KAFKA_WRITE
+                                : NGX_HTTP_PUBSUB_KAFKA_READ,
+                                (u_char *) topic, len)
+               != NGX_OK)
+    {
+        /* answered: 403, before Kafka is asked anything */
+        return NULL;
+
     } else if (partition < 0) {
         reason = "invalid partition";
 

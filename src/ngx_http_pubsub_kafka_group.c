@@ -200,7 +200,8 @@ ngx_http_pubsub_kafka_group_check(ngx_http_pubsub_cmd_t *cmd,
         reason = "group name over 255 bytes";
 
     } else {
-        return NGX_OK;
+        return ngx_http_pubsub_kafka_allowed(cmd, NGX_HTTP_PUBSUB_KAFKA_GROUP,
+                                             (u_char *) group, len);
     }
 
     (void) ngx_http_pubsub_send_error(cmd, NGX_HTTP_PUBSUB_BAD_REQUEST,

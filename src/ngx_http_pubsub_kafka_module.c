@@ -118,6 +118,27 @@ static ngx_command_t  ngx_http_pubsub_kafka_commands[] = {
       offsetof(ngx_http_pubsub_kafka_loc_conf_t, produce),
       NULL },
 
+    { ngx_string("pubsub_kafka_read"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_pubsub_kafka_acl_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, read),
+      NULL },
+
+    { ngx_string("pubsub_kafka_write"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_pubsub_kafka_acl_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, write),
+      NULL },
+
+    { ngx_string("pubsub_kafka_groups"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_pubsub_kafka_acl_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_pubsub_kafka_loc_conf_t, groups),
+      NULL },
+
     { ngx_string("pubsub_kafka_produce_max_size"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -509,6 +530,31 @@ ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_uint_value(conf->max_subscriptions,
                               prev->max_subscriptions, 64);
     ngx_conf_merge_value(conf->produce, prev->produce, 0);
+
+    /* pubsub_kafka_produce on is pubsub_kafka_write *, of old */
+
+    if (conf->produce && conf->write.set) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"pubsub_kafka_produce\" and "
+                           "\"pubsub_kafka_write\" go not together: "
+                           "\"pubsub_kafka_produce on\" is "
+                           "\"pubsub_kafka_write *\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_pubsub_kafka_acl_merge(cf, &conf->read, &prev->read, "*")
+        != NGX_CONF_OK
+        || ngx_http_pubsub_kafka_acl_merge(cf, &conf->write, &prev->write,
+                                           conf->produce ? "*" : NULL)
+           != NGX_CONF_OK
+        || ngx_http_pubsub_kafka_acl_merge(cf, &conf->groups, &prev->groups,
+                                           NULL)
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->produce = !ngx_http_pubsub_kafka_acl_empty(&conf->write);
     ngx_conf_merge_size_value(conf->produce_max_size, prev->produce_max_size,
                               1024 * 1024);
     ngx_conf_merge_msec_value(conf->flush_timeout, prev->flush_timeout,

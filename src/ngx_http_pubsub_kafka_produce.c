@@ -166,13 +166,6 @@ ngx_http_pubsub_kafka_produce_check(ngx_http_pubsub_cmd_t *cmd,
 
     conf = cmd->conf;
 
-    if (!conf->produce) {
-        (void) ngx_http_pubsub_send_error(cmd, NGX_HTTP_PUBSUB_FORBIDDEN,
-                                          "failed to produce, topic: %s, "
-                                          "err: not allowed", kp->topic);
-        return NGX_DECLINED;
-    }
-
     size = kp->key.len + kp->value.len;
 
     for (i = 0; i < kp->n_headers; i++) {

@@ -166,6 +166,15 @@ ngx_http_pubsub_kafka_subscribe(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
         return NGX_OK;
     }
 
+    if (ks->group[0]
+        && ngx_http_pubsub_kafka_allowed(cmd, NGX_HTTP_PUBSUB_KAFKA_GROUP,
+                                         (u_char *) ks->group,
+                                         ngx_strlen(ks->group))
+           != NGX_OK)
+    {
+        return NGX_OK;
+    }
+
     if (ss->nsubs >= conf->max_subscriptions) {
         (void) ngx_http_pubsub_send_error(cmd, NGX_HTTP_PUBSUB_TOO_MANY,
                                           "too many subscriptions: %ui, "
@@ -1142,5 +1151,5 @@ ngx_http_pubsub_kafka_init_session(ngx_http_pubsub_session_t *session,
 
     ngx_queue_init(&ss->subs);
 
-    return NGX_OK;
+    return ngx_http_pubsub_kafka_acl_init(session, ss, conf);
 }

@@ -19,6 +19,8 @@ static ngx_int_t ngx_http_pubsub_add_table(ngx_conf_t *cf,
     void *conf);
 static void ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data,
     size_t len);
+static u_char *ngx_http_pubsub_fault_text(ngx_http_pubsub_pb_check_t *chk,
+    u_char *p, u_char *last);
 static ngx_http_pubsub_route_t *ngx_http_pubsub_route(
     ngx_http_pubsub_session_t *s, PubSubReq *req);
 static void ngx_http_pubsub_drain(ngx_http_pubsub_ws_t *ws);
@@ -171,25 +173,51 @@ ngx_http_pubsub_session_create(ngx_http_pubsub_ws_t *ws,
 static void
 ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
 {
-    ngx_int_t                   rc, code;
-    ngx_log_t                  *log;
-    PubSubReq                  *req;
-    ngx_http_pubsub_cmd_t      *cmd;
-    ngx_http_pubsub_route_t    *route;
-    ngx_http_pubsub_command_t  *command;
-    ngx_http_pubsub_session_t  *s;
+    ngx_int_t                    rc, code;
+    ngx_log_t                   *log;
+    PubSubReq                   *req;
+    ngx_http_pubsub_cmd_t       *cmd;
+    ngx_http_pubsub_route_t     *route;
+    ngx_http_pubsub_command_t   *command;
+    ngx_http_pubsub_session_t   *s;
+    ngx_http_pubsub_pb_check_t   chk;
+    u_char                       text[NGX_HTTP_PUBSUB_ERROR_MAX];
 
     s = ws->data;
     log = ws->connection->log;
 
+    /* protocol errors: APISIX's code 0, or the extension's codes */
+
+    rc = ngx_http_pubsub_check_req(data, len, &chk);
+
+    code = (chk.command >= NGX_HTTP_PUBSUB_EXTENSION);
+
+    if (rc != NGX_OK) {
+        *ngx_http_pubsub_fault_text(&chk, text, text + sizeof(text) - 1) =
+                                                                        '\0';
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "pubsub: client sent a bad request of %uz bytes, "
+                      "sequence %L: %s", len, chk.sequence, text);
+        s->errors++;
+        (void) ngx_http_pubsub_send_error_resp(s, chk.sequence,
+                                          code ? NGX_HTTP_PUBSUB_BAD_REQUEST
+                                               : 0,
+                                          (const char *) text);
+        return;
+    }
+
     req = ngx_http_pubsub_decode_req(data, len);
 
     if (req == NULL) {
-        ngx_log_error(NGX_LOG_INFO, log, 0,
-                      "pubsub: client sent undecodable data of %uz bytes",
-                      len);
+        /* well-formed, so protobuf-c could not allocate */
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "pubsub: protobuf-c failed to decode a request of "
+                      "%uz bytes, sequence %L", len, chk.sequence);
         s->errors++;
-        (void) ngx_http_pubsub_send_error_resp(s, 0, 0, "wrong command");
+        (void) ngx_http_pubsub_send_error_resp(s, chk.sequence,
+                                               code ? NGX_HTTP_PUBSUB_INTERNAL
+                                                    : 0,
+                                               "internal error");
         return;
     }
 
@@ -201,10 +229,6 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
                       "sequence %L, ignored", req->sequence);
         goto done;
     }
-
-    /* protocol errors: APISIX's code 0, or the extension's codes */
-
-    code = (req->req_case >= NGX_HTTP_PUBSUB_EXTENSION);
 
     route = ngx_http_pubsub_route(s, req);
 
@@ -221,19 +245,6 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
     }
 
     command = route->command;
-
-    if (ngx_http_pubsub_check_strings(data, len) != NGX_OK) {
-        ngx_log_error(NGX_LOG_INFO, log, 0,
-                      "pubsub: client sent a string that is not valid "
-                      "UTF-8 or holds a NUL byte, %V, sequence %L",
-                      &command->name, req->sequence);
-        s->errors++;
-        (void) ngx_http_pubsub_send_error_resp(s, req->sequence,
-                                           code ? NGX_HTTP_PUBSUB_BAD_REQUEST
-                                                : 0,
-                                           "invalid string in request");
-        goto done;
-    }
 
     if (!(command->flags & NGX_HTTP_PUBSUB_CMD_STREAM)
         && s->ninflight >= s->registry->max_inflight)
@@ -289,6 +300,78 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
 done:
 
     ngx_http_pubsub_free_req(req);
+}
+
+
+/* "malformed request: CmdKafkaFetch.offset has wire type ..." */
+
+static u_char *
+ngx_http_pubsub_fault_text(ngx_http_pubsub_pb_check_t *chk, u_char *p,
+    u_char *last)
+{
+    const char  *what;
+
+    static const char  *wire[] = { "varint", "64-bit", "length-delimited",
+                                   "start group", "end group", "32-bit" };
+
+    p = ngx_slprintf(p, last, "%s request: %s",
+                     (chk->fault == NGX_HTTP_PUBSUB_PB_NUL
+                      || chk->fault == NGX_HTTP_PUBSUB_PB_NOT_UTF8)
+                     ? "invalid string in" : "malformed", chk->path);
+
+    if (chk->name) {
+        p = ngx_slprintf(p, last, ".%s", chk->name);
+
+    } else if (chk->field) {
+        p = ngx_slprintf(p, last, " field %ui", chk->field);
+    }
+
+    switch (chk->fault) {
+
+    case NGX_HTTP_PUBSUB_PB_WIRE_TYPE:
+        if (chk->want < sizeof(wire) / sizeof(wire[0])
+            && chk->wire < sizeof(wire) / sizeof(wire[0]))
+        {
+            return ngx_slprintf(p, last, " has wire type %s, not %s",
+                                wire[chk->wire], wire[chk->want]);
+        }
+
+        return ngx_slprintf(p, last, " has wire type %ui, which proto3 does "
+                            "not use", chk->wire);
+
+    case NGX_HTTP_PUBSUB_PB_CUT:
+        what = "is cut short";
+        break;
+
+    case NGX_HTTP_PUBSUB_PB_LONG_VARINT:
+        what = "has a varint over 10 bytes";
+        break;
+
+    case NGX_HTTP_PUBSUB_PB_LONG_KEY:
+        what = "has a field key over 5 bytes";
+        break;
+
+    case NGX_HTTP_PUBSUB_PB_LONG_LENGTH:
+        what = "has a length over 5 bytes";
+        break;
+
+    case NGX_HTTP_PUBSUB_PB_FIELD_ZERO:
+        what = "has a field numbered 0";
+        break;
+
+    case NGX_HTTP_PUBSUB_PB_TOO_DEEP:
+        what = "is nested too deeply";
+        break;
+
+    case NGX_HTTP_PUBSUB_PB_NUL:
+        what = "holds a NUL byte";
+        break;
+
+    default: /* NGX_HTTP_PUBSUB_PB_NOT_UTF8 */
+        what = "is not UTF-8";
+    }
+
+    return ngx_slprintf(p, last, " %s", what);
 }
 
 

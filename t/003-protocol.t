@@ -9,7 +9,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: undecodable bytes: "wrong command" with sequence 0, the connection stays
+=== TEST 1: undecodable bytes: "malformed request" naming the fault, sequence 0, the connection stays
 --- config
     location = /ws {
         pubsub;
@@ -17,16 +17,16 @@ __DATA__
 --- ws_request eval
 [ ws_binary("\xff\xff"), ws_binary(pb_req(sequence => 2, cmd_ping => { state => "alive" })) ]
 --- ws_response
-seq=0 error code=0 message="wrong command"
+seq=0 error code=0 message="malformed request: PubSubReq is cut short"
 seq=2 pong state="alive"
 --- error_log
-pubsub: client sent undecodable data of 2 bytes
+pubsub: client sent a bad request of 2 bytes, sequence 0: malformed request: PubSubReq is cut short
 --- no_error_log
 [error]
 
 
 
-=== TEST 2: truncated request (a length running past the end) is undecodable
+=== TEST 2: truncated request (a length running past the end): the sequence read before the fault is echoed
 --- config
     location = /ws {
         pubsub;
@@ -35,10 +35,10 @@ pubsub: client sent undecodable data of 2 bytes
 my $req = pb_req(sequence => 5, cmd_ping => { state => "truncated" });
 [ ws_binary(substr $req, 0, -3), ws_binary(pb_req(sequence => 6, cmd_ping => {})) ]
 --- ws_response
-seq=0 error code=0 message="wrong command"
+seq=5 error code=0 message="malformed request: PubSubReq.cmd_ping is cut short"
 seq=6 pong state=""
 --- error_log eval
-[ 'pubsub: client sent undecodable data of ' . (length(pb_req(sequence => 5, cmd_ping => { state => "truncated" })) - 3) . ' bytes' ]
+[ 'pubsub: client sent a bad request of ' . (length(pb_req(sequence => 5, cmd_ping => { state => "truncated" })) - 3) . ' bytes, sequence 5' ]
 --- no_error_log
 [error]
 
@@ -58,7 +58,7 @@ qr/\[info\] .*pubsub: client sent a request with no command, sequence 12345, ign
 --- no_error_log
 [error]
 [warn]
-undecodable data
+bad request
 
 
 
@@ -180,7 +180,7 @@ return $r->{sequence} . ' ' . ($r->{pong_resp}{state} eq $state ? 'same' : 'diff
 seq=10 pong state="known"
 --- no_error_log
 [error]
-undecodable
+bad request
 
 
 
@@ -214,7 +214,7 @@ join "\n", map { "seq=$_ pong state=\"n$_\"" } 1 .. 200
 seq=1 pong state=""
 seq=2 error code=0 message="unknown command"
 pong "c1"
-seq=0 error code=0 message="wrong command"
+seq=0 error code=0 message="malformed request: PubSubReq is cut short"
 seq=4 pong state="last"
 --- no_error_log
 [error]

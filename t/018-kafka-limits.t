@@ -195,11 +195,11 @@ topic: t 1
   answer($ws, cmd_kafka_subscribe => topic => "a\0",
           partitions => [{ partition => 0 }]) ];
 --- ws_response
-error code=0 message="invalid string in request"
-error code=0 message="invalid string in request"
+error code=0 message="invalid string in request: CmdKafkaFetch.topic holds a NUL byte"
+error code=0 message="invalid string in request: CmdKafkaFetch.topic is not UTF-8"
 error code=0 message="failed to list offset, topic: a \\x22b\\x22\\x5cc, partition: 0, err: invalid topic name"
 error code=400 message="failed to subscribe, topic: caf\\xc3\\xa9, partition: 0, err: invalid topic name"
-error code=400 message="invalid string in request"
+error code=400 message="invalid string in request: CmdKafkaSubscribe.topic holds a NUL byte"
 --- no_error_log
 [error]
 

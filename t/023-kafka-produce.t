@@ -81,8 +81,8 @@ seq=50 fetch 0[k]{trace=a\x00}="hello" 1="then"
 [ produce($ws, topic => 't', value => 'x'),
   produce($ws, topic => 't', partition => 0, value => 'x') ];
 --- ws_response
-error code=403 message="failed to produce, topic: t, err: not allowed"
-error code=403 message="failed to produce, topic: t, err: not allowed"
+error code=403 message="topic \"t\" not allowed"
+error code=403 message="topic \"t\" not allowed"
 
 
 

@@ -16,6 +16,7 @@ our $CONFIG = <<'EOF';
     location = /kafka {
         pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
         pubsub_kafka_commit_interval 50ms;
+        pubsub_kafka_groups *;
     }
     location = /status {
         pubsub_kafka_status;
@@ -199,7 +200,7 @@ my $conf = Test::PubSub::build_config(
     module => $Test::PubSub::MODULE, master => 1, workers => 1,
     log_level => 'info', user_root => $> == 0,
     config => "location = /kafka { pubsub_kafka_pass kafka://"
-              . kafka_brokers() . "; }");
+              . kafka_brokers() . "; pubsub_kafka_groups fleet; }");
 Test::PubSub::Util::write_file("$root/conf/nginx.conf", $conf);
 my $pid = Test::PubSub::Util::spawn(['/usr/sbin/nginx', '-p', "$root/",
                                      '-c', "$root/conf/nginx.conf"],

@@ -389,3 +389,95 @@ status retrying
 2 k b2
 status live
 page errors: none
+
+
+
+=== TEST 6: push view: live, a message published from the page comes back, a reload resumes by group
+--- config
+    pubsub_kafka_property fetch.wait.max.ms 10;
+
+    location / {
+        root $TEST_NGINX_PAGE_ROOT;
+        types {
+            text/html        html;
+            text/css         css;
+            text/javascript  js;
+        }
+    }
+    location = /kafka {
+        pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
+        pubsub_kafka_write pt;
+        pubsub_kafka_groups demo-page-*;
+    }
+--- kafka
+topic: pt 2
+produce pt 0 before
+--- ws_code
+my $push_state = sub {
+    my ($page) = @_;
+    return $page->eval(<<'JS');
+(() => ({
+  status: document.getElementById('push-status').dataset.state,
+  resumed: document.getElementById('push-resumed').textContent,
+  result: document.getElementById('publish-result').dataset.state,
+  rows: [...document.querySelectorAll('#push-messages tr')].reverse()
+    .map((tr) => `${tr.dataset.partition}:${tr.dataset.offset} `
+                 + tr.querySelector('.value').textContent),
+}))()
+JS
+};
+my $wait = sub {
+    my ($page, $what, $cond) = @_;
+    my $deadline = time + 10 * slow();
+    for (;;) {
+        my $s = $push_state->($page);
+        return $s if $cond->($s);
+        die "timed out waiting for $what\n" if time > $deadline;
+        sleep 0.05;
+    }
+};
+my @out;
+my $url = '?topic=pt';
+push @out, @{ with_page($url, sub {
+    my ($page) = @_;
+    my $s = $wait->($page, 'push to be live', sub { $_[0]{status} eq 'live' });
+    my @o = ("status $s->{status}", "resumed: $s->{resumed}");
+    produce('pt 0 p0a', 'pt 1 p1a', 'pt 1 p1b');
+    $s = $wait->($page, '3 messages', sub { @{ $_[0]{rows} } >= 3 });
+    push @o, sort @{ $s->{rows} };
+    $page->eval("document.getElementById('publish-value').value"
+                . " = 'from the page',"
+                . " document.getElementById('publish-send').click()");
+    $s = $wait->($page, 'the published message back',
+                 sub { grep { /from the page/ } @{ $_[0]{rows} } });
+    push @o, "publish: $s->{result}", grep { /from the page/ } @{ $s->{rows} };
+    sleep 1.5;    # the group commits every second
+    # a reload in the same browser context keeps the page's localStorage
+    $page->navigate('http://127.0.0.1:' . server_port() . "/$url");
+    $page->wait_for('document.readyState === "complete"'
+        . ' && window.pubsubDemo !== undefined', 'the page to reload',
+        10 * slow());
+    $s = $wait->($page, 'push to be live again',
+                 sub { $_[0]{status} eq 'live' });
+    push @o, "after the reload: $s->{resumed}", 'rows ' . @{ $s->{rows} };
+    produce('pt 0 p0b');
+    $s = $wait->($page, 'the new message', sub { @{ $_[0]{rows} } >= 1 });
+    sleep 0.3;
+    push @o, @{ $s->{rows} };
+    @o;
+}) };
+\@out;
+--- ws_response_like
+\Astatus live
+resumed: at the end \(nothing committed yet\)
+0:1 p0a
+1:0 p1a
+1:1 p1b
+publish: ok
+[01]:\d from the page
+after the reload: where the group left off: 0:\d 1:\d
+rows 0
+0:\d p0b
+page errors: none\z
+--- no_error_log
+[error]

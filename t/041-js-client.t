@@ -72,10 +72,12 @@ our @NODE_WS = node_has_websocket() ? ()
 # Runs the live script; returns its lines.  $on_line->($line) is called for
 # each line as it comes.  Dies after $timeout seconds.
 sub run_node_live {
-    my ($on_line, $timeout) = @_;
+    my ($on_line, $timeout, $script, @args) = @_;
     my $port = server_port();
-    my @cmd = ($NODE, @NODE_WS, "$DIR/js-client-live.mjs",
-               "ws://127.0.0.1:$port/kafka", "ws://127.0.0.1:$port/ping");
+    $script //= 'js-client-live.mjs';
+    @args = ("ws://127.0.0.1:$port/kafka", "ws://127.0.0.1:$port/ping")
+        unless @args;
+    my @cmd = ($NODE, @NODE_WS, "$DIR/$script", @args);
     my $pid = open(my $fh, '-|');
     die "fork: $!\n" unless defined $pid;
     if (!$pid) {
@@ -172,5 +174,39 @@ tailing
 paused state paused
 tail: 0:k0=v0 1:k1=v1 2:k2=v2 3:k3=v3 4:k4=v4 5:k5=v5
 closed true
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: the extension against the gateway: push with credit, produce, commits, a group resume with a filter, a refusal
+--- config
+    pubsub_kafka_property fetch.wait.max.ms 10;
+
+    location = /kafka {
+        pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
+        pubsub_kafka_write ext;
+        pubsub_kafka_groups live-*;
+    }
+    location = /ping {
+        pubsub;
+    }
+--- kafka
+topic: ext 2
+--- ws_path: /ping
+--- timeout: 10
+--- ws_code
+run_node_live(sub {}, 20, 'js-client-extension-live.mjs',
+              'ws://127.0.0.1:' . server_port() . '/kafka', 'ext');
+--- ws_response
+
+started: positions of every partition
+produced: 0:0 0:1 0:2 0:3 0:4 0:5 0:6 0:7 0:8 0:9
+pushed: 0:0=v0/0 0:1=v1/1 0:2=v2/2 0:3=v3/3 0:4=v4/4 0:5=v5/5 0:6=v6/6 0:7=v7/7 0:8=v8/8 0:9=v9/9
+ended: unsubscribed, partition 0 at +10
+committed: +10
+recommitted: +5
+resumed with a filter: 7=v7
+denied topic: ServerError 403
 --- no_error_log
 [error]

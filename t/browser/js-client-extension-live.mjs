@@ -1,12 +1,11 @@
 // html/pubsub.js's extension commands against a running gateway, under
-// Node.js (--experimental-websocket before Node 22).  Not run by any test
-// yet: the server side of the extension is not written.  Meant for the
-// test that will come with it, like js-client-live.mjs for t/041:
+// Node.js (--experimental-websocket before Node 22), run by t/041:
 //
 //   node js-client-extension-live.mjs ws://HOST:PORT/kafka TOPIC
 //
-// with TOPIC existing (any number of partitions) and nothing else
-// producing to it.  Prints one line per step, stable from run to run
+// with TOPIC existing (any number of partitions), nothing else producing
+// to it, the location letting it write TOPIC and use groups "live-*", and
+// not letting it write the topic "denied".  Prints one line per step, stable from run to run
 // (offsets relative to where the run started), and exits 0; on a failure
 // the line says what and it exits 1.
 
@@ -56,10 +55,10 @@ try {
 
   // errors carry their code
   try {
-    await client.produce(`${topic}-missing-${process.pid}`, 'x');
-    say('unknown topic: no error');
+    await client.produce('denied', 'x');
+    say('denied topic: no error');
   } catch (err) {
-    say(`unknown topic: ${err.name} ${err.code}`);
+    say(`denied topic: ${err.name} ${err.code}`);
   }
 } catch (err) {
   say(`failed: ${err.name}: ${err.message}`);

@@ -395,12 +395,95 @@ test_codec(void)
 }
 
 
+/* what the check finds in bytes that are not a valid PubSubReq */
+
+static void
+test_check(void)
+{
+    ngx_uint_t                   i;
+    ngx_int_t                    rc;
+    ngx_http_pubsub_pb_check_t   chk;
+
+    static struct {
+        const char  *name;
+        const char  *bytes;
+        size_t       len;
+        ngx_int_t    rc;
+        ngx_uint_t   fault;
+        const char  *path;
+        const char  *field;
+        int64_t      sequence;
+        ngx_uint_t   command;
+    } cases[] = {
+
+        { "ping, sequence 3", "\x08\x03\x82\x02\x00", 5,
+          NGX_OK, NGX_HTTP_PUBSUB_PB_OK, "", NULL, 3, 32 },
+
+        { "garbage", "\xff\xff", 2,
+          NGX_DECLINED, NGX_HTTP_PUBSUB_PB_CUT, "PubSubReq", NULL, 0, 0 },
+
+        /* sequence 9, cmd_kafka_fetch { offset: length-delimited } */
+        { "a varint sent as bytes", "\x08\x09\x8a\x02\x03\x1a\x01x", 8,
+          NGX_DECLINED, NGX_HTTP_PUBSUB_PB_WIRE_TYPE, "CmdKafkaFetch",
+          "offset", 9, 33 },
+
+        /* cmd_kafka_subscribe { filter { headers { key "a\0" } } } */
+        { "a NUL in a nested string",
+          "\x08\x01\xaa\x06\x08\x32\x06\x12\x04\x0a\x02" "a\0", 13,
+          NGX_DECLINED, NGX_HTTP_PUBSUB_PB_NUL,
+          "CmdKafkaSubscribe.filter.headers", "key", 1, 101 },
+
+        { "a group", "\x08\x02\x0b", 3,
+          NGX_DECLINED, NGX_HTTP_PUBSUB_PB_WIRE_TYPE, "PubSubReq",
+          "sequence", 2, 0 },
+
+        { "field 0", "\x00\x01", 2,
+          NGX_DECLINED, NGX_HTTP_PUBSUB_PB_FIELD_ZERO, "PubSubReq", NULL,
+          0, 0 },
+
+        { "a key of 6 bytes", "\x88\x80\x80\x80\x80\x00\x01", 7,
+          NGX_DECLINED, NGX_HTTP_PUBSUB_PB_LONG_KEY, "PubSubReq", NULL,
+          0, 0 },
+
+        { "a varint of 11 bytes",
+          "\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 12,
+          NGX_DECLINED, NGX_HTTP_PUBSUB_PB_LONG_VARINT, "PubSubReq",
+          "sequence", 0, 0 },
+
+        /* cmd_kafka_committed { partitions: packed, cut inside a varint } */
+        { "packed partitions cut short",
+          "\xd2\x06\x04\x1a\x02\x01\x80", 7,
+          NGX_DECLINED, NGX_HTTP_PUBSUB_PB_CUT, "CmdKafkaCommitted",
+          "partitions", 0, 106 },
+
+        /* an unknown field 7 of PubSubReq, bytes running past the end */
+        { "an unknown field cut short", "\x3a\x05xx", 4,
+          NGX_DECLINED, NGX_HTTP_PUBSUB_PB_CUT, "PubSubReq", NULL, 0, 0 },
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rc = ngx_http_pubsub_check_req((u_char *) cases[i].bytes,
+                                       cases[i].len, &chk);
+
+        ok(rc == cases[i].rc && chk.fault == cases[i].fault
+           && ngx_strcmp(chk.path, cases[i].path) == 0
+           && ((chk.name == NULL && cases[i].field == NULL)
+               || (chk.name && cases[i].field
+                   && ngx_strcmp(chk.name, cases[i].field) == 0))
+           && chk.sequence == cases[i].sequence
+           && chk.command == cases[i].command,
+           cases[i].name);
+    }
+}
+
+
 int
 main(void)
 {
     test_frames();
     test_writer();
     test_codec();
+    test_check();
 
     printf("1..%lu\n", (unsigned long) tests);
 

@@ -1,0 +1,205 @@
+# build/pubsub-cli's extension commands against the gateway: produce
+# from stdin, subscribe with a window and a filter (SIGINT unsubscribes
+# cleanly), commit and committed, resuming a subscription by the group.
+
+use lib 't/lib';
+use Test::PubSub;
+use Test::PubSub::Util qw(free_port read_file spawn wait_child write_file);
+
+use Errno qw(EAGAIN EINTR EWOULDBLOCK);
+use IO::Select;
+use Time::HiRes qw(sleep time);
+
+our $CONFIG = <<'EOF';
+    pubsub_kafka_property fetch.wait.max.ms 10;
+
+    location = /kafka {
+        pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
+        pubsub_kafka_write cli;
+        pubsub_kafka_groups cli-*;
+    }
+EOF
+
+our $KAFKA = <<'EOF';
+topic: cli 2
+EOF
+
+my %DEFAULTS = (
+    config       => $CONFIG,
+    kafka        => $KAFKA,
+    ws_path      => '/kafka',
+    no_error_log => "[error]\n",
+);
+for my $block (blocks()) {
+    for my $name (keys %DEFAULTS) {
+        $block->{$name} = [ $DEFAULTS{$name} ] unless exists $block->{$name};
+    }
+}
+
+our $CLI = "$Test::PubSub::REPO/build/pubsub-cli";
+our $RUNS = 0;
+
+# ws://127.0.0.1:PORT/kafka, or another path of this block's nginx
+sub url {
+    my ($path) = @_;
+    return 'ws://127.0.0.1:' . server_port() . ($path // '/kafka');
+}
+
+# cli_start(@args): pubsub-cli started with @args, its stdout a pipe.  A
+# missing binary fails the block (it is built by "make").
+sub cli_start {
+    my @args = @_;
+    my $stdin = ref $args[0] eq 'SCALAR' ? ${ shift @args } : undef;
+    die "$CLI is missing: build it with make\n" unless -x $CLI;
+    my $err = servroot() . '/logs/cli-' . ++$RUNS . '.stderr';
+    my $in;
+    if (defined $stdin) {
+        $in = servroot() . "/logs/cli-$RUNS.stdin";
+        write_file($in, $stdin);
+    }
+    pipe my $r, my $w or die "pipe: $!\n";
+    my $pid = spawn([$CLI, @args], stdout => $w, stderr => $err,
+                    stdin => $in);
+    close $w;
+    $r->blocking(0);
+    return { pid => $pid, out => $r, buf => '', eof => 0, err => $err,
+             args => "@args" };
+}
+
+# cli_lines($h, $n, $timeout): up to $n more stdout lines ("out ..."),
+# fewer at EOF or after $timeout seconds (default 10).
+sub cli_lines {
+    my ($h, $n, $timeout) = @_;
+    my $deadline = time + ($timeout // 10);
+    my @lines;
+    while (@lines < $n) {
+        if ($h->{buf} =~ s/\A(.*?)\n//) {
+            push @lines, 'out ' . now($1);
+            next;
+        }
+        last if $h->{eof};
+        my $left = $deadline - time;
+        last if $left <= 0 || !IO::Select->new($h->{out})->can_read($left);
+        my $got = sysread $h->{out}, my $chunk, 65536;
+        if (!defined $got) {
+            next if $! == EAGAIN || $! == EWOULDBLOCK || $! == EINTR;
+            $got = 0;
+        }
+        $h->{eof} = 1 if $got == 0;
+        $h->{buf} .= $chunk if $got;
+    }
+    return @lines;
+}
+
+# cli_finish($h): the rest of stdout, "exit N" (or "signal N") and the
+# stderr lines.  Dies when it does not end within 20 s.
+sub cli_finish {
+    my ($h) = @_;
+    my @lines = cli_lines($h, 1e9, 20);
+    push @lines, "out (no newline) $h->{buf}" if length $h->{buf};
+    my $status = wait_child($h->{pid}, 5);
+    unless (defined $status && $h->{eof}) {
+        kill 'KILL', $h->{pid};
+        wait_child($h->{pid}, 5);
+        die "pubsub-cli $h->{args} did not end\n";
+    }
+    close $h->{out};
+    push @lines, ($status & 127) ? 'signal ' . ($status & 127)
+                                 : 'exit ' . ($status >> 8);
+    push @lines, map { "err $_" } split /\n/, read_file($h->{err});
+    return @lines;
+}
+
+# cli(@args): run it to the end; the transcript lines
+sub cli {
+    return cli_finish(cli_start(@_));
+}
+
+# "timestamp":N within a day of now becomes "timestamp":NOW
+sub now {
+    my ($line) = @_;
+    $line =~ s{"timestamp":(\d+)}{
+        abs($1 - time * 1000) < 86_400_000 ? '"timestamp":NOW'
+                                           : "\"timestamp\":$1"
+    }ge;
+    return $line;
+}
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: produce: records from stdin, one report a line in input order; then a fetch of them
+--- ws_code
+[ cli(\"one\ntwo\nthree\n", url(), 'produce', 'cli', '--partition', 1,
+      '--key', 'k', '--header', 'h=v'),
+  cli(url(), 'fetch', 'cli', 1, 0) ];
+--- ws_response_like
+\Aout \{"partition":1,"offset":0,"timestamp":\d+\}
+out \{"partition":1,"offset":1,"timestamp":\d+\}
+out \{"partition":1,"offset":2,"timestamp":\d+\}
+exit 0
+out \{"offset":0,"timestamp":NOW,"key":"k","value":"one"[^\n]*\}
+out \{"offset":1,[^\n]*"value":"two"[^\n]*\}
+out \{"offset":2,[^\n]*"value":"three"[^\n]*\}
+exit 0\z
+
+
+
+=== TEST 2: subscribe with a window and a header filter: pushed JSON lines, then SIGINT unsubscribes and ends 0
+--- ws_code
+cli(\"a\nb\nc\nd\n", url(), 'produce', 'cli', '--partition', 0,
+    '--header', 'keep=yes');
+cli(\"x\n", url(), 'produce', 'cli', '--partition', 0, '--header', 'keep=no');
+my $h = cli_start(url(), 'subscribe', 'cli', '--partition', '0@0',
+                  '--window', 2, '--header', 'keep=yes');
+my @out = cli_lines($h, 5);
+kill 'INT', $h->{pid};
+push @out, cli_finish($h);
+s/,"headers":\{[^}]*\}//, s/"timestamp":\w+,// for @out;
+# whether the filtered record 4 was passed over before the end depends on
+# when the last credit came
+s/\{"0":[45]\}/{"0":4 or 5}/ for @out;
+\@out;
+--- ws_response
+out {"positions":{"0":0}}
+out {"partition":0,"offset":0,"key":"","value":"a"}
+out {"partition":0,"offset":1,"key":"","value":"b"}
+out {"partition":0,"offset":2,"key":"","value":"c"}
+out {"partition":0,"offset":3,"key":"","value":"d"}
+out {"positions":{"0":4 or 5},"ended":true}
+exit 0
+
+
+
+=== TEST 3: commit and committed; a subscription with the group starts where it committed
+--- ws_code
+cli(\"m0\nm1\nm2\nm3\n", url(), 'produce', 'cli', '--partition', 0);
+my @out = (cli(url(), 'commit', 'cli-g', 'cli', '0=3'),
+           cli(url(), 'committed', 'cli-g', 'cli'),
+           cli(url(), 'subscribe', 'cli', '--all', '--group', 'cli-g',
+               '--count', 1));
+s/"timestamp":\w+,// for @out;
+\@out;
+--- ws_response
+out {}
+exit 0
+out {"offsets":{"0":3,"1":-1}}
+exit 0
+out {"positions":{"0":3,"1":0}}
+out {"partition":0,"offset":3,"key":"","value":"m3","headers":{}}
+out {"positions":{"0":4,"1":0},"ended":true}
+exit 0
+
+
+
+=== TEST 4: refusals come back as server errors with their code: exit 1
+--- ws_code
+[ cli(url(), 'produce', 'other', '--value', 'x'),
+  cli(url(), 'committed', 'someone-else', 'cli') ];
+--- ws_response
+out {"error":403,"message":"topic \"other\" not allowed"}
+exit 1
+err pubsub-cli: error 403: topic "other" not allowed
+exit 1
+err pubsub-cli: error 403: group "someone-else" not allowed
