@@ -522,9 +522,15 @@ else
 fi
 
 # 8. commits: clients commit every 100 ms in a few groups; the worker's
-# Admin requests from its status, for fewer and more clients
+# Admin requests from its status, for fewer and more clients.  A build
+# with topic access control allows no group by default: every group here
 
-start_nginx 20000
+commit_conf=
+if has_directive "pubsub_kafka_groups *;"; then
+    commit_conf="pubsub_kafka_groups *;"
+fi
+
+start_nginx 20000 "$commit_conf"
 
 rc=0
 probe commit || rc=$?
@@ -576,6 +582,7 @@ grep -E '\[(alert|crit|emerg)\]' "$work/logs/error.log" >&2 || true
     --param "produce_records=$prod_count" \
     --param "produce_inflight=$prod_inflight" \
     --param "produce_location=$prod_conf" \
+    --param "commit_location=$commit_conf" \
     --param "commit_clients=$commit_clients" \
     --param "commit_groups=$commit_groups" \
     --param "commit_interval_ms=$commit_interval" \
