@@ -56,7 +56,7 @@ $(CLI): tools/pubsub_cli.c tools/pubsub_client.c tools/pubsub_client.h \
 # the load generator: WebSocket clients on tools/pubsub_client.c and the
 # generated protobuf-c code, a librdkafka producer and bare consumer
 BENCH_SRCS := bench/pubsub_bench.c bench/bench_ws.c bench/bench_kafka.c \
-              bench/bench_util.c
+              bench/bench_util.c bench/bench_push.c bench/bench_produce.c
 
 $(BENCH): $(BENCH_SRCS) bench/bench.h tools/pubsub_client.c \
           tools/pubsub_client.h $(OBJS)/Makefile

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/types.h>
 #include <netinet/in.h>
@@ -113,6 +114,7 @@ typedef struct {
     int                      nparts;
     int32_t                 *parts;
     bench_pstate_t          *state;      /* per partition index */
+    bench_hist_t            *dr_hist;    /* produce call to report, or NULL */
     char                     errstr[512];
 } bench_producer_t;
 
@@ -161,6 +163,7 @@ struct bench_conn_s {
     char                     key[PUBSUB_WS_KEY_LEN + 1];
     pubsub_ws_reader_t       reader;     /* set up with the handshake */
     unsigned                 reader_ready:1;
+    unsigned                 corked:1;
 
     u_char                  *out;        /* bytes the socket did not take */
     size_t                   out_pos;
@@ -229,6 +232,9 @@ void bench_json_hist(bench_json_t *j, const char *prefix, bench_hist_t *h);
 void bench_json_end(bench_json_t *j);
 
 int bench_parse_partitions(const char *s, int32_t *parts, int max);
+int bench_status_get(const char *url, int remote, char *buf, size_t size,
+    char *err, size_t errlen);
+int64_t bench_status_sum(const char *body, const char *key, int all);
 int bench_add_prop(const char *spec);
 int bench_nprops(void);
 bench_prop_t *bench_props(void);
@@ -239,6 +245,8 @@ bench_prop_t *bench_props(void);
 int bench_producer_init(bench_producer_t *p, const char *brokers,
     const char *topic, const int32_t *parts, int nparts, size_t size,
     int linger_ms);
+int bench_producer_init_bare(bench_producer_t *p, const char *brokers,
+    const char *topic, const int32_t *parts, int nparts, size_t size);
 int bench_produce(bench_producer_t *p, int index);
 void bench_producer_poll(bench_producer_t *p);
 int bench_producer_flush(bench_producer_t *p, int timeout_ms);
@@ -264,6 +272,126 @@ int bench_send_frame(bench_conn_t *c, int opcode, const u_char *payload,
     size_t len);
 int bench_poll(int ep, int timeout_ms);
 void bench_conn_close(bench_conn_t *c);
+void bench_conn_cork(bench_conn_t *c);
+void bench_conn_uncork(bench_conn_t *c);
+
+
+/* the scenarios: their options, shared state and helpers */
+
+#define BENCH_PHASES           2
+
+
+typedef struct {
+    const char          *scenario;
+    const char          *url;
+    const char          *brokers;
+    const char          *topic;
+    const char          *sources;
+    const char          *label;
+    const char          *status;     /* http://HOST:PORT/PATH of the status */
+    const char          *request;    /* probe: the command to try */
+    int32_t              parts[BENCH_MAX_PARTITIONS];
+    int                  nparts;
+    int64_t              count;
+    int64_t              last;       /* ceiling: the last N of a partition */
+    size_t               size;
+    int                  clients;
+    int                  max_clients;
+    double               rate;
+    double               duration;
+    double               max_duration;
+    int64_t              lag;
+    int                  inflight;
+    int                  starts;     /* first requests in flight at once */
+    int                  window;     /* of a subscription, 0: none */
+    int                  groups;
+    double               interval;   /* ms between a client's commits */
+    pid_t                worker;
+    double               timeout;
+    double               hold;
+    int                  remote;
+    int                  check_seq;
+    int                  all_partitions;
+} bench_conf_t;
+
+
+/* clients tailing one partition, in fetch loops or subscribed */
+
+typedef struct bench_fan_s  bench_fan_t;
+
+typedef struct {
+    bench_fan_t         *fan;
+    bench_conn_t        *conn;
+    int64_t              next;       /* -1 until the start is known */
+    int64_t              last_seq;   /* of the last message, -1: none */
+    int64_t              seq;        /* of the request in flight, or the
+                                        subscription */
+    int64_t              received;
+    unsigned             warm:1;
+    unsigned             started:1;  /* its first request went */
+} bench_tail_t;
+
+
+struct bench_fan_s {
+    const char          *topic;
+    int32_t              part;
+    bench_tail_t        *tails;
+    int                  ntails;
+    int                  nwarm;
+    int                  push;       /* CmdKafkaSubscribe, not fetches */
+    int                  window;
+    int64_t              credits;    /* CmdKafkaCredit sent */
+
+    int                  starting;   /* first requests unanswered */
+    bench_tail_t       **waiting;    /* open, their first request not sent */
+    int                  nwaiting;
+    int                  next_waiting;
+
+    int                  phase;      /* messages from phase_seq[phase] on */
+    int64_t              phase_seq[BENCH_PHASES];
+    bench_hist_t         hist[BENCH_PHASES];
+    int64_t              delivered[BENCH_PHASES];
+    int64_t              answers[BENCH_PHASES];  /* with messages */
+    int64_t              last[BENCH_PHASES];
+};
+
+
+extern bench_conf_t                 bench_conf;
+extern int                          bench_ep;
+extern bench_pool_t                 bench_pool;
+extern volatile sig_atomic_t        bench_stop;
+
+
+/* pubsub_bench.c */
+
+double bench_seconds(int64_t from, int64_t to);
+void bench_json_common(bench_json_t *j);
+void bench_check_pool(void);
+void bench_open_pool(void);
+void bench_connect_all(int n, bench_conn_pt on_open, bench_resp_pt on_resp,
+    void **data, bench_conn_t **conns, int64_t deadline, int tolerate);
+void bench_fan_init(bench_fan_t *fan, int n);
+void bench_fan_connect(bench_fan_t *fan, int64_t deadline);
+int64_t bench_fan_min_seq(bench_fan_t *fan);
+void bench_fan_wait(bench_fan_t *fan, bench_producer_t *p,
+    int64_t deadline);
+void bench_fan_json(bench_fan_t *fan, int phase, const char *name,
+    int64_t start, int64_t produced, int64_t produce_end, double rate);
+
+
+/* bench_push.c */
+
+int bench_push_catchup(void);
+int bench_scatter(int push);
+
+
+/* bench_produce.c */
+
+int bench_produce_gw(void);
+int bench_produce_bare(void);
+int bench_produce_latency(void);
+int bench_commits(void);
+int bench_probe(void);
 
 
 #endif /* BENCH_H */

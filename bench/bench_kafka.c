@@ -118,6 +118,90 @@ bench_producer_init(bench_producer_t *p, const char *brokers,
 
 
 /*
+ * A producer configured as the gateway's own: librdkafka's defaults with
+ * acks=all, idempotence, message.timeout.ms 30000 and
+ * queue.buffering.max.kbytes 65536, then the properties given with
+ * --property
+ * (the ceiling of produce through the gateway).  Delivery latencies go to
+ * p->dr_hist when it is set.
+ */
+
+int
+bench_producer_init_bare(bench_producer_t *p, const char *brokers,
+    const char *topic, const int32_t *parts, int nparts, size_t size)
+{
+    int               i;
+    bench_prop_t     *props;
+    rd_kafka_conf_t  *conf;
+
+    memset(p, 0, sizeof(bench_producer_t));
+
+    if (size < BENCH_VALUE_MIN) {
+        snprintf(p->errstr, sizeof(p->errstr),
+                 "message size below %d bytes", BENCH_VALUE_MIN);
+        return -1;
+    }
+
+    p->size = size;
+    p->value = bench_calloc(1, size);
+    p->nparts = nparts;
+    p->parts = bench_calloc(nparts, sizeof(int32_t));
+    memcpy(p->parts, parts, nparts * sizeof(int32_t));
+    p->state = bench_calloc(nparts, sizeof(bench_pstate_t));
+
+    conf = rd_kafka_conf_new();
+
+    if (bench_conf_set(conf, "bootstrap.servers", brokers, p->errstr,
+                       sizeof(p->errstr))
+        || bench_conf_set(conf, "client.id", "pubsub-bench-producer",
+                          p->errstr, sizeof(p->errstr))
+        || bench_conf_set(conf, "acks", "all", p->errstr, sizeof(p->errstr))
+        || bench_conf_set(conf, "enable.idempotence", "true", p->errstr,
+                          sizeof(p->errstr))
+        || bench_conf_set(conf, "message.timeout.ms", "30000", p->errstr,
+                          sizeof(p->errstr))
+        || bench_conf_set(conf, "queue.buffering.max.kbytes", "65536",
+                          p->errstr, sizeof(p->errstr))
+        || bench_conf_set(conf, "log_level", "3", p->errstr,
+                          sizeof(p->errstr)))
+    {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+
+    props = bench_props();
+
+    for (i = 0; i < bench_nprops(); i++) {
+        if (bench_conf_set(conf, props[i].name, props[i].value, p->errstr,
+                           sizeof(p->errstr)))
+        {
+            rd_kafka_conf_destroy(conf);
+            return -1;
+        }
+    }
+
+    rd_kafka_conf_set_dr_msg_cb(conf, bench_dr_cb);
+    rd_kafka_conf_set_opaque(conf, p);
+
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, p->errstr,
+                         sizeof(p->errstr));
+    if (p->rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+
+    p->rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+    if (p->rkt == NULL) {
+        snprintf(p->errstr, sizeof(p->errstr), "rd_kafka_topic_new(): %s",
+                 rd_kafka_err2str(rd_kafka_last_error()));
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
  * Delivery reports: a single producer writes each partition, so the
  * offsets of its messages must follow each other in sequence order.
  */
@@ -126,7 +210,8 @@ static void
 bench_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     int               index;
-    int64_t           seq;
+    int32_t           part;
+    int64_t           seq, t, ignored;
     uintptr_t         v;
     bench_pstate_t   *s;
     bench_producer_t *p = opaque;
@@ -142,6 +227,12 @@ bench_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 
         p->failed++;
         return;
+    }
+
+    if (p->dr_hist
+        && bench_value_parse(m->payload, m->len, &t, &part, &ignored) == 0)
+    {
+        bench_hist_add(p->dr_hist, bench_now() - t);
     }
 
     s = &p->state[index];
@@ -299,7 +390,9 @@ bench_consumer_init(bench_consumer_t *c, int ep, const char *brokers,
                           c->errstr, sizeof(c->errstr))
         || bench_conf_set(conf, "fetch.wait.max.ms", "100", c->errstr,
                           sizeof(c->errstr))
-        || bench_conf_set(conf, "queued.max.messages.kbytes", "16384",
+        || bench_conf_set(conf, "queued.min.messages", "1000000",
+                          c->errstr, sizeof(c->errstr))
+        || bench_conf_set(conf, "queued.max.messages.kbytes", "65536",
                           c->errstr, sizeof(c->errstr))
         || bench_conf_set(conf, "auto.offset.reset", "error", c->errstr,
                           sizeof(c->errstr))

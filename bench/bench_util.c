@@ -4,12 +4,16 @@
  */
 
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -693,4 +697,173 @@ bench_prop_t *
 bench_props(void)
 {
     return bench_properties;
+}
+
+
+/*
+ * The gateway's status (pubsub_kafka_status): a blocking HTTP/1.0 GET of
+ * "http://HOST:PORT/PATH", the body into buf.  0, or -1 with err set.
+ */
+
+int
+bench_status_get(const char *url, int remote, char *buf, size_t size,
+    char *err, size_t errlen)
+{
+    int               fd, rc;
+    char              host[256], port[16], req[1024], *body;
+    size_t            len, n;
+    ssize_t           got;
+    const char       *p, *colon, *slash;
+    struct timeval    tv;
+    struct addrinfo   hints, *res;
+
+    if (strncmp(url, "http://", 7) != 0) {
+        snprintf(err, errlen, "%s: not http://HOST:PORT/PATH", url);
+        return -1;
+    }
+
+    p = url + 7;
+    slash = strchr(p, '/');
+    if (slash == NULL) {
+        slash = p + strlen(p);
+    }
+
+    colon = memchr(p, ':', slash - p);
+
+    if (colon == NULL || colon == p || (size_t) (colon - p) >= sizeof(host)
+        || (size_t) (slash - colon - 1) >= sizeof(port) || slash == colon + 1)
+    {
+        snprintf(err, errlen, "%s: not http://HOST:PORT/PATH", url);
+        return -1;
+    }
+
+    memcpy(host, p, colon - p);
+    host[colon - p] = '\0';
+    memcpy(port, colon + 1, slash - colon - 1);
+    port[slash - colon - 1] = '\0';
+
+    memset(&hints, 0, sizeof(struct addrinfo));
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+
+    rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s: %s", host, gai_strerror(rc));
+        return -1;
+    }
+
+    if (!remote
+        && (ntohl(((struct sockaddr_in *) res->ai_addr)->sin_addr.s_addr)
+            >> 24) != 127)
+    {
+        freeaddrinfo(res);
+        snprintf(err, errlen, "%s is not a loopback address (--remote "
+                 "allows it)", host);
+        return -1;
+    }
+
+    fd = socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        freeaddrinfo(res);
+        snprintf(err, errlen, "socket(): %s", strerror(errno));
+        return -1;
+    }
+
+    tv.tv_sec = 5;
+    tv.tv_usec = 0;
+    (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+
+    rc = connect(fd, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+
+    if (rc == -1) {
+        snprintf(err, errlen, "connect(%s): %s", url, strerror(errno));
+        close(fd);
+        return -1;
+    }
+
+    n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %s:%s\r\n\r\n",
+                 *slash ? slash : "/", host, port);
+
+    if (n >= sizeof(req) || send(fd, req, n, MSG_NOSIGNAL) != (ssize_t) n) {
+        snprintf(err, errlen, "%s: cannot send the request", url);
+        close(fd);
+        return -1;
+    }
+
+    len = 0;
+
+    while (len + 1 < size) {
+        got = recv(fd, buf + len, size - 1 - len, 0);
+
+        if (got == -1 && errno == EINTR) {
+            continue;
+        }
+
+        if (got <= 0) {
+            break;
+        }
+
+        len += got;
+    }
+
+    close(fd);
+    buf[len] = '\0';
+
+    if (strncmp(buf, "HTTP/1.", 7) != 0 || strncmp(buf + 8, " 200", 4) != 0)
+    {
+        snprintf(err, errlen, "%s: no 200 answer", url);
+        return -1;
+    }
+
+    body = strstr(buf, "\r\n\r\n");
+    if (body == NULL) {
+        snprintf(err, errlen, "%s: incomplete answer", url);
+        return -1;
+    }
+
+    body += 4;
+    memmove(buf, body, len - (body - buf) + 1);
+
+    return 0;
+}
+
+
+/*
+ * The sum over the status' Kafka clients ("clients":[{"brokers":...},...])
+ * of their counter "key": its first occurrence in each client's object
+ * (a client's own counters come before its partition list), or with "all"
+ * every occurrence (a counter of the partitions).  -1 when none has it.
+ */
+
+int64_t
+bench_status_sum(const char *body, const char *key, int all)
+{
+    char        pat[128];
+    int64_t     sum;
+    const char *p, *next, *k;
+    int         found;
+
+    snprintf(pat, sizeof(pat), "\"%s\":", key);
+
+    sum = 0;
+    found = 0;
+
+    p = strstr(body, "{\"brokers\":");
+
+    while (p) {
+        next = strstr(p + 1, "{\"brokers\":");
+        k = strstr(p, pat);
+
+        while (k && (next == NULL || k < next)) {
+            sum += strtoll(k + strlen(pat), NULL, 10);
+            found = 1;
+            k = all ? strstr(k + 1, pat) : NULL;
+        }
+
+        p = next;
+    }
+
+    return found ? sum : -1;
 }

@@ -883,7 +883,7 @@ bench_conn_write(bench_conn_t *c, const u_char *p, size_t len)
     size_t    size;
     ssize_t   n;
 
-    if (c->out_len == c->out_pos) {
+    if (c->out_len == c->out_pos && !c->corked) {
         c->out_len = 0;
         c->out_pos = 0;
 
@@ -929,6 +929,29 @@ bench_conn_write(bench_conn_t *c, const u_char *p, size_t len)
     c->out_len += len;
 
     return 0;
+}
+
+
+/*
+ * Corked, requests gather in the output buffer and go in one send() when
+ * uncorked: a client with many requests to send at once.
+ */
+
+void
+bench_conn_cork(bench_conn_t *c)
+{
+    c->corked = 1;
+}
+
+
+void
+bench_conn_uncork(bench_conn_t *c)
+{
+    c->corked = 0;
+
+    if (c->state == BENCH_CONN_OPEN) {
+        bench_conn_flush(c);
+    }
 }
 
 

@@ -28,6 +28,22 @@
  *              (its first offset to that end), over and over
  *   idle       --clients idle WebSockets, then up to --max-clients: the
  *              resident memory of --worker-pid per connection
+ *
+ * The extension's scenarios (bench_push.c, bench_produce.c):
+ *
+ *   push-catchup    catchup with one subscription of the partitions
+ *   push-fanout     fanout with subscribers instead of fetch loops
+ *   scatter         --clients subscribers of one partition, each from its
+ *                   own offset among the last --last messages, to the end
+ *   scatter-fetch   the same in fetch loops
+ *   produce         one client produces --count records through the
+ *                   gateway, --inflight at a time
+ *   produce-bare    the same with a bare librdkafka producer: the ceiling
+ *   produce-latency produce at --rate through the gateway while a
+ *                   subscriber of the partition receives them
+ *   commits         --clients clients commit every --interval ms, in
+ *                   --groups groups, for --duration s
+ *   probe           does the gateway serve --request (exit 3 if not)
  */
 
 
@@ -45,34 +61,7 @@
 
 
 #define BENCH_CONNECTING_MAX   256     /* handshakes in progress at once */
-#define BENCH_PHASES           2
 #define BENCH_SLOT_BITS        12
-
-
-typedef struct {
-    const char          *scenario;
-    const char          *url;
-    const char          *brokers;
-    const char          *topic;
-    const char          *sources;
-    const char          *label;
-    int32_t              parts[BENCH_MAX_PARTITIONS];
-    int                  nparts;
-    int64_t              count;
-    size_t               size;
-    int                  clients;
-    int                  max_clients;
-    double               rate;
-    double               duration;
-    double               max_duration;
-    int64_t              lag;
-    int                  inflight;
-    pid_t                worker;
-    double               timeout;
-    double               hold;
-    int                  remote;
-    int                  check_seq;
-} bench_conf_t;
 
 
 /* the bare consumer's reading of a partition */
@@ -136,52 +125,15 @@ typedef struct {
 } bench_catchup_t;
 
 
-/* clients tailing one partition */
+bench_conf_t                  bench_conf;
+int                           bench_ep;
+bench_pool_t                  bench_pool;
 
-typedef struct bench_fan_s  bench_fan_t;
-
-typedef struct {
-    bench_fan_t         *fan;
-    bench_conn_t        *conn;
-    int64_t              next;       /* -1 until the end offset is known */
-    int64_t              last_seq;   /* of the last message, -1: none */
-    int64_t              seq;        /* of the request in flight */
-    int64_t              received;
-    unsigned             warm:1;
-} bench_tail_t;
-
-
-struct bench_fan_s {
-    const char          *topic;
-    int32_t              part;
-    bench_tail_t        *tails;
-    int                  ntails;
-    int                  nwarm;
-
-    int                  phase;      /* messages from phase_seq[phase] on */
-    int64_t              phase_seq[BENCH_PHASES];
-    bench_hist_t         hist[BENCH_PHASES];
-    int64_t              delivered[BENCH_PHASES];
-    int64_t              last[BENCH_PHASES];
-};
-
-
-static bench_conf_t  bench_conf;
-static int           bench_ep;
-static bench_pool_t  bench_pool;
-
-static volatile sig_atomic_t  bench_stop;
+volatile sig_atomic_t         bench_stop;
 
 
 static void bench_usage(void);
 static void bench_signal(int signo);
-static double bench_seconds(int64_t from, int64_t to);
-static void bench_json_common(bench_json_t *j);
-static void bench_check_pool(void);
-static void bench_open_pool(void);
-static void bench_connect_all(int n, bench_conn_pt on_open,
-    bench_resp_pt on_resp, void **data, bench_conn_t **conns,
-    int64_t deadline, int tolerate);
 
 static int bench_fill(void);
 static int bench_ceiling(void);
@@ -198,17 +150,13 @@ static void bench_catchup_resp(bench_conn_t *c, PubSubResp *resp,
     int64_t now);
 static int bench_fanout(void);
 static int bench_mixed(void);
-static void bench_fan_init(bench_fan_t *fan, int n);
-static void bench_fan_connect(bench_fan_t *fan, int64_t deadline);
 static void bench_tail_open(bench_conn_t *c);
+static void bench_tail_start(bench_tail_t *t);
+static void bench_tail_started(bench_tail_t *t);
 static void bench_tail_send(bench_tail_t *t, int fetch);
+static void bench_tail_subscribe(bench_tail_t *t);
 static void bench_tail_resp(bench_conn_t *c, PubSubResp *resp,
     int64_t now);
-static int64_t bench_fan_min_seq(bench_fan_t *fan);
-static void bench_fan_wait(bench_fan_t *fan, bench_producer_t *p,
-    int64_t deadline);
-static void bench_fan_json(bench_fan_t *fan, int phase, const char *name,
-    int64_t start, int64_t produced, int64_t produce_end, double rate);
 static int bench_idle(void);
 static void bench_idle_resp(bench_conn_t *c, PubSubResp *resp,
     int64_t now);
@@ -235,6 +183,14 @@ static struct option  bench_options[] = {
     { "timeout",      required_argument, NULL, 'T' },
     { "label",        required_argument, NULL, 'L' },
     { "hold",         required_argument, NULL, 'H' },
+    { "status",       required_argument, NULL, 'U' },
+    { "request",      required_argument, NULL, 'Q' },
+    { "last",         required_argument, NULL, 'E' },
+    { "starts",       required_argument, NULL, 'k' },
+    { "window",       required_argument, NULL, 'P' },
+    { "groups",       required_argument, NULL, 'g' },
+    { "interval",     required_argument, NULL, 'I' },
+    { "all-partitions", no_argument,     NULL, 'A' },
     { "remote",       no_argument,       NULL, 'R' },
     { "no-seq-check", no_argument,       NULL, 'N' },
     { "verbose",      no_argument,       NULL, 'v' },
@@ -249,6 +205,8 @@ bench_usage(void)
     fprintf(stderr,
         "usage: pubsub-bench SCENARIO [options]\n"
         "scenarios: fill ceiling catchup tail-bare fanout mixed idle\n"
+        "           push-catchup push-fanout scatter scatter-fetch\n"
+        "           produce produce-bare produce-latency commits probe\n"
         "  --url ws://HOST:PORT/PATH    the gateway\n"
         "  --brokers HOST:PORT[,...]    Kafka bootstrap list\n"
         "  --topic NAME --partitions 0-31\n"
@@ -263,6 +221,13 @@ bench_usage(void)
         "  --property NAME=VALUE        librdkafka property of the bare\n"
         "                               consumer (repeat)\n"
         "  --hold S                     idle: keep the connections S s\n"
+        "  --last N                     ceiling, scatter: the last N messages\n"
+        "  --starts K                   first requests in flight at once\n"
+        "  --window W                   subscriptions' window (0: none)\n"
+        "  --all-partitions             push-catchup: all_partitions\n"
+        "  --groups G --interval MS     commits: groups, time between two\n"
+        "  --status http://HOST:PORT/PATH  the gateway's pubsub_kafka_status\n"
+        "  --request produce|commit     probe: the command to try\n"
         "  --timeout S --label TEXT --remote --no-seq-check -v\n");
     exit(2);
 }
@@ -275,14 +240,14 @@ bench_signal(int signo)
 }
 
 
-static double
+double
 bench_seconds(int64_t from, int64_t to)
 {
     return (double) (to - from) / 1e6;
 }
 
 
-static void
+void
 bench_json_common(bench_json_t *j)
 {
     if (bench_conf.label) {
@@ -293,7 +258,7 @@ bench_json_common(bench_json_t *j)
 
 /* any client lost is an error of the run */
 
-static void
+void
 bench_check_pool(void)
 {
     if (bench_pool.failed) {
@@ -307,7 +272,7 @@ bench_check_pool(void)
 }
 
 
-static void
+void
 bench_open_pool(void)
 {
     if (bench_conf.url == NULL) {
@@ -328,7 +293,7 @@ bench_open_pool(void)
  * the first failure instead of failing the run (returns with fewer).
  */
 
-static void
+void
 bench_connect_all(int n, bench_conn_pt on_open, bench_resp_pt on_resp,
     void **data, bench_conn_t **conns, int64_t deadline, int tolerate)
 {
@@ -407,6 +372,9 @@ main(int argc, char **argv)
     cf->inflight = 32;
     cf->timeout = 120;
     cf->check_seq = 1;
+    cf->starts = 128;
+    cf->groups = 10;
+    cf->interval = 100;
     cf->parts[0] = 0;
     cf->nparts = 1;
 
@@ -448,6 +416,14 @@ main(int argc, char **argv)
         case 'T': cf->timeout = strtod(optarg, NULL); break;
         case 'L': cf->label = optarg; break;
         case 'H': cf->hold = strtod(optarg, NULL); break;
+        case 'U': cf->status = optarg; break;
+        case 'Q': cf->request = optarg; break;
+        case 'E': cf->last = strtoll(optarg, NULL, 10); break;
+        case 'k': cf->starts = atoi(optarg); break;
+        case 'P': cf->window = atoi(optarg); break;
+        case 'g': cf->groups = atoi(optarg); break;
+        case 'I': cf->interval = strtod(optarg, NULL); break;
+        case 'A': cf->all_partitions = 1; break;
         case 'R': cf->remote = 1; break;
         case 'N': cf->check_seq = 0; break;
         case 'v': bench_set_verbose(1); break;
@@ -456,7 +432,9 @@ main(int argc, char **argv)
     }
 
     if (optind != argc || cf->clients < 0 || cf->inflight < 1
-        || cf->rate < 0 || cf->duration < 0 || cf->lag < 1)
+        || cf->rate < 0 || cf->duration < 0 || cf->lag < 1 || cf->starts < 1
+        || cf->window < 0 || cf->groups < 1 || cf->interval <= 0
+        || cf->last < 0)
     {
         bench_usage();
     }
@@ -493,6 +471,33 @@ main(int argc, char **argv)
 
     } else if (strcmp(cf->scenario, "idle") == 0) {
         rc = bench_idle();
+
+    } else if (strcmp(cf->scenario, "push-fanout") == 0) {
+        rc = bench_fanout();
+
+    } else if (strcmp(cf->scenario, "push-catchup") == 0) {
+        rc = bench_push_catchup();
+
+    } else if (strcmp(cf->scenario, "scatter") == 0) {
+        rc = bench_scatter(1);
+
+    } else if (strcmp(cf->scenario, "scatter-fetch") == 0) {
+        rc = bench_scatter(0);
+
+    } else if (strcmp(cf->scenario, "produce") == 0) {
+        rc = bench_produce_gw();
+
+    } else if (strcmp(cf->scenario, "produce-bare") == 0) {
+        rc = bench_produce_bare();
+
+    } else if (strcmp(cf->scenario, "produce-latency") == 0) {
+        rc = bench_produce_latency();
+
+    } else if (strcmp(cf->scenario, "commits") == 0) {
+        rc = bench_commits();
+
+    } else if (strcmp(cf->scenario, "probe") == 0) {
+        rc = bench_probe();
 
     } else {
         bench_usage();
@@ -631,7 +636,13 @@ bench_ceiling(void)
         }
 
         bare.ranges[i].next = bare.ranges[i].low;
-        bare.want += bare.ranges[i].high - bare.ranges[i].low;
+
+        if (cf->last && bare.ranges[i].high - cf->last > bare.ranges[i].low)
+        {
+            bare.ranges[i].next = bare.ranges[i].high - cf->last;
+        }
+
+        bare.want += bare.ranges[i].high - bare.ranges[i].next;
     }
 
     if (bare.want == 0) {
@@ -646,7 +657,9 @@ bench_ceiling(void)
     deadline = start + (int64_t) (cf->timeout * 1e6);
 
     for (i = 0; i < cf->nparts; i++) {
-        if (bench_consumer_start(&c, cf->parts[i], bare.ranges[i].low) != 0) {
+        if (bench_consumer_start(&c, cf->parts[i], bare.ranges[i].next)
+            != 0)
+        {
             bench_fatal("%s", c.errstr);
         }
     }
@@ -669,6 +682,11 @@ bench_ceiling(void)
     bench_json_str(&j, "topic", cf->topic);
     bench_json_int(&j, "partitions", cf->nparts);
     bench_json_int(&j, "messages", bare.received);
+
+    if (cf->last) {
+        bench_json_int(&j, "last", cf->last);
+    }
+
     bench_json_num(&j, "seconds", secs);
     bench_json_num(&j, "msgs_per_s", bare.received / secs);
     bench_json_num(&j, "mb_per_s", bare.bytes / secs / 1e6);
@@ -1160,7 +1178,7 @@ bench_catchup_resp(bench_conn_t *c, PubSubResp *resp, int64_t now)
 
 /* clients tailing a partition */
 
-static void
+void
 bench_fan_init(bench_fan_t *fan, int n)
 {
     int  i;
@@ -1187,7 +1205,7 @@ bench_fan_init(bench_fan_t *fan, int n)
 
 /* all clients open, at the end of the partition, each with one answer */
 
-static void
+void
 bench_fan_connect(bench_fan_t *fan, int64_t deadline)
 {
     int     i;
@@ -1220,13 +1238,63 @@ bench_fan_connect(bench_fan_t *fan, int64_t deadline)
 }
 
 
+/*
+ * A client's first request (a look-up of the end, or a subscription) waits
+ * while --starts of them are unanswered: a gateway bounds the look-ups it
+ * runs at once (pubsub_kafka_max_lookups), and clients that all connect at
+ * once would run into the bound.
+ */
+
 static void
 bench_tail_open(bench_conn_t *c)
 {
     bench_tail_t  *t = c->data;
+    bench_fan_t   *fan = t->fan;
 
     t->conn = c;
-    bench_tail_send(t, 0);
+
+    if (fan->starting >= bench_conf.starts) {
+        if (fan->waiting == NULL) {
+            fan->waiting = bench_calloc(fan->ntails, sizeof(bench_tail_t *));
+        }
+
+        fan->waiting[fan->nwaiting++] = t;
+        return;
+    }
+
+    bench_tail_start(t);
+}
+
+
+static void
+bench_tail_start(bench_tail_t *t)
+{
+    t->started = 1;
+    t->fan->starting++;
+
+    if (t->fan->push) {
+        bench_tail_subscribe(t);
+
+    } else {
+        bench_tail_send(t, 0);
+    }
+}
+
+
+/* its first answer: the next client waiting may start */
+
+static void
+bench_tail_started(bench_tail_t *t)
+{
+    bench_fan_t  *fan = t->fan;
+
+    fan->starting--;
+
+    while (fan->next_waiting < fan->nwaiting
+           && fan->starting < bench_conf.starts)
+    {
+        bench_tail_start(fan->waiting[fan->next_waiting++]);
+    }
 }
 
 
@@ -1248,18 +1316,49 @@ bench_tail_send(bench_tail_t *t, int fetch)
 }
 
 
+/* a subscription of the partition from its end, with the fan's window */
+
+static void
+bench_tail_subscribe(bench_tail_t *t)
+{
+    pubsub_req_t           r;
+    KafkaPartitionOffset   po, *ppo[1];
+
+    kafka_partition_offset__init(&po);
+    po.partition = t->fan->part;
+    po.offset = -1;
+    ppo[0] = &po;
+
+    t->seq = 1;
+
+    pubsub_req_subscribe(&r, t->seq, t->fan->topic);
+    r.cmd.subscribe.partitions = ppo;
+    r.cmd.subscribe.n_partitions = 1;
+    r.cmd.subscribe.window = t->fan->window;
+
+    (void) bench_send_req(t->conn, &r);
+}
+
+
 static void
 bench_tail_resp(bench_conn_t *c, PubSubResp *resp, int64_t now)
 {
-    int            phase;
-    size_t         i;
-    int32_t        part;
-    int64_t        ts, seq;
-    bench_fan_t   *fan;
-    KafkaMessage  *m;
-    bench_tail_t  *t = c->data;
+    int                  phase;
+    size_t               i;
+    int32_t              part;
+    int64_t              ts, seq;
+    bench_fan_t         *fan;
+    pubsub_req_t         r;
+    KafkaMessage        *m;
+    KafkaSubscribeResp  *sr;
+    bench_tail_t        *t = c->data;
 
     fan = t->fan;
+
+    if (resp->resp_case == PUB_SUB_RESP__RESP_ERROR_RESP) {
+        bench_fatal("client %u: request %lld: %s", c->index,
+                    (long long) resp->sequence, resp->error_resp->message);
+    }
 
     if (resp->sequence != t->seq) {
         bench_fatal("client %u: answer with sequence %lld to %lld",
@@ -1270,16 +1369,44 @@ bench_tail_resp(bench_conn_t *c, PubSubResp *resp, int64_t now)
     switch (resp->resp_case) {
 
     case PUB_SUB_RESP__RESP_KAFKA_LIST_OFFSET_RESP:
+        if (fan->push || t->next != -1) {
+            bench_fatal("client %u: unexpected offset answer", c->index);
+        }
+
         t->next = resp->kafka_list_offset_resp->offset;
+        bench_tail_started(t);
         bench_tail_send(t, 1);
         return;
 
-    case PUB_SUB_RESP__RESP_KAFKA_FETCH_RESP:
-        break;
+    case PUB_SUB_RESP__RESP_KAFKA_SUBSCRIBE_RESP:
+        sr = resp->kafka_subscribe_resp;
 
-    case PUB_SUB_RESP__RESP_ERROR_RESP:
-        bench_fatal("client %u: %s", c->index, resp->error_resp->message);
+        /* its start; any later position is a jump: messages were lost */
+
+        if (!fan->push || t->next != -1 || sr->ended
+            || sr->n_positions != 1
+            || sr->positions[0]->partition != fan->part
+            || sr->positions[0]->offset < 0)
+        {
+            bench_fatal("client %u: unexpected subscription answer "
+                        "(%s, %zu positions, the first %lld)", c->index,
+                        sr->ended ? "ended" : "not ended", sr->n_positions,
+                        sr->n_positions
+                        ? (long long) sr->positions[0]->offset : -1LL);
+        }
+
+        t->next = sr->positions[0]->offset;
+        t->warm = 1;
+        fan->nwarm++;
+        bench_tail_started(t);
         return;
+
+    case PUB_SUB_RESP__RESP_KAFKA_FETCH_RESP:
+        if (t->next == -1) {
+            bench_fatal("client %u: messages before the start", c->index);
+        }
+
+        break;
 
     default:
         bench_fatal("client %u: unexpected answer %d", c->index,
@@ -1298,6 +1425,7 @@ bench_tail_resp(bench_conn_t *c, PubSubResp *resp, int64_t now)
         if (bench_value_parse(m->value.data, m->value.len, &ts, &part, &seq)
             != 0
             || part != fan->part
+            || (fan->push && m->partition != fan->part)
             || (t->last_seq >= 0 && seq != t->last_seq + 1))
         {
             bench_fatal("client %u: offset %lld: wrong value", c->index,
@@ -1313,9 +1441,27 @@ bench_tail_resp(bench_conn_t *c, PubSubResp *resp, int64_t now)
                 bench_hist_add(&fan->hist[phase], now - ts);
                 fan->delivered[phase]++;
                 fan->last[phase] = now;
+
+                if (i == 0) {
+                    fan->answers[phase]++;
+                }
+
                 break;
             }
         }
+    }
+
+    if (fan->push) {
+        /* what was taken is granted back; credit gets no answer */
+
+        if (fan->window && resp->kafka_fetch_resp->n_messages) {
+            pubsub_req_credit(&r, 0, t->seq,
+                              (int32_t) resp->kafka_fetch_resp->n_messages);
+            (void) bench_send_req(c, &r);
+            fan->credits++;
+        }
+
+        return;
     }
 
     if (!t->warm) {
@@ -1329,7 +1475,7 @@ bench_tail_resp(bench_conn_t *c, PubSubResp *resp, int64_t now)
 
 /* the sequence of the last message every client has, -1: none */
 
-static int64_t
+int64_t
 bench_fan_min_seq(bench_fan_t *fan)
 {
     int      i;
@@ -1349,7 +1495,7 @@ bench_fan_min_seq(bench_fan_t *fan)
 
 /* every message produced is delivered, then every client has all */
 
-static void
+void
 bench_fan_wait(bench_fan_t *fan, bench_producer_t *p, int64_t deadline)
 {
     int64_t  last;
@@ -1378,7 +1524,7 @@ bench_fan_wait(bench_fan_t *fan, bench_producer_t *p, int64_t deadline)
 }
 
 
-static void
+void
 bench_fan_json(bench_fan_t *fan, int phase, const char *name, int64_t start,
     int64_t produced, int64_t produce_end, double rate)
 {
@@ -1387,10 +1533,16 @@ bench_fan_json(bench_fan_t *fan, int phase, const char *name, int64_t start,
 
     secs = bench_seconds(start, fan->last[phase]);
 
-    bench_json_start(&j, "fanout");
+    bench_json_start(&j, fan->push ? "push_fanout" : "fanout");
     bench_json_common(&j);
     bench_json_str(&j, "phase", name);
     bench_json_int(&j, "clients", fan->ntails);
+
+    if (fan->push) {
+        bench_json_int(&j, "window", fan->window);
+        bench_json_int(&j, "credits", fan->credits);
+    }
+
     bench_json_num(&j, "rate", rate);
     bench_json_int(&j, "messages", produced);
     bench_json_num(&j, "produce_seconds", bench_seconds(start, produce_end));
@@ -1399,6 +1551,10 @@ bench_fan_json(bench_fan_t *fan, int phase, const char *name, int64_t start,
     bench_json_num(&j, "seconds", secs);
     bench_json_int(&j, "deliveries", fan->delivered[phase]);
     bench_json_num(&j, "deliveries_per_s", fan->delivered[phase] / secs);
+    bench_json_int(&j, "answers", fan->answers[phase]);
+    bench_json_num(&j, "msgs_per_answer", fan->answers[phase]
+                   ? (double) fan->delivered[phase] / fan->answers[phase]
+                   : 0);
     bench_json_hist(&j, "lat", &fan->hist[phase]);
     bench_watch_json(&j, secs);
     bench_json_end(&j);
@@ -1421,6 +1577,9 @@ bench_fanout(void)
 
     bench_open_pool();
     bench_fan_init(&fan, cf->clients);
+
+    fan.push = (strcmp(cf->scenario, "push-fanout") == 0);
+    fan.window = cf->window;
 
     if (bench_producer_init(&p, cf->brokers, cf->topic, cf->parts, 1,
                             cf->size, 0)

@@ -150,8 +150,12 @@ def main():
     def tuned(r):
         return "tuned" in r.get("label", "")
 
-    ceilings = {False: [r for r in find("ceiling") if not tuned(r)],
-                True: [r for r in find("ceiling") if tuned(r)]}
+    # (a ceiling with "last" is the scattered resume's, not a round's)
+
+    ceilings = {False: [r for r in find("ceiling")
+                        if not tuned(r) and "last" not in r],
+                True: [r for r in find("ceiling")
+                       if tuned(r) and "last" not in r]}
     ceiling = ceilings[False] or ceilings[True]
     ceil = median([r["msgs_per_s"] for r in ceiling])
 
@@ -210,24 +214,69 @@ def main():
                      rt, "-", cpu(r, "cpu_worker"), cpu(r, "cpu_others"),
                      num(summary[key]["msgs_per_worker_cpu_s"])))
 
+    # push catch-up: each round's against the same round's default ceiling
+
+    pushes = find("push_catchup")
+    if pushes:
+        cs = ceilings[False]
+        for i, r in enumerate(pushes):
+            r["ratio_to_ceiling"] = (r["msgs_per_s"] / cs[i]["msgs_per_s"]
+                                     if i < len(cs) else None)
+            r["msgs_per_worker_cpu_s"] = per_cpu(r, "msgs_per_s")
+        v = median([r["msgs_per_s"] for r in pushes])
+        rt = median([r["ratio_to_ceiling"] for r in pushes
+                     if r["ratio_to_ceiling"] is not None])
+        r = middle(pushes, "msgs_per_s")
+        summary["push_catchup"] = {
+            "msgs_per_s": v, "ratio_to_ceiling": rt,
+            "mb_per_s": median([x["mb_per_s"] for x in pushes]),
+            "msgs_per_worker_cpu_s":
+                median([x["msgs_per_worker_cpu_s"] or 0 for x in pushes])}
+        rows.append(("2 push catch-up, 1 subscription of {} partitions, "
+                     "window {}".format(r["partitions"], r["window"]),
+                     "{} msg/s, {} MB/s{}".format(
+                         num(v), num(summary["push_catchup"]["mb_per_s"], 1),
+                         spread(pushes, "msgs_per_s")),
+                     rt, "-", cpu(r, "cpu_worker"), cpu(r, "cpu_others"),
+                     num(summary["push_catchup"]["msgs_per_worker_cpu_s"])))
+
     for r in find("tail_bare"):
         rows.append(("3 broker's own tail: bare consumer, {} msg/s"
                      .format(num(r["rate"])),
                      "{} msg/s".format(num(r["messages"] / r["seconds"])),
                      None, lat(r), "-", cpu(r, "cpu_others"), "-"))
 
-    for r in find("fanout"):
-        r["ratio_to_ceiling"] = ratio(r["deliveries_per_s"])
-        what = ("{} msg/s".format(num(r["rate"])) if r["phase"] == "rate"
-                else "max ({} msg/s produced)".format(
-                    num(r["produced_per_s"])))
-        rows.append(("3 fan-out, {} client(s), producer {}"
-                     .format(num(r["clients"]), what),
-                     "{} deliveries/s".format(num(r["deliveries_per_s"])),
-                     r["ratio_to_ceiling"], lat(r), cpu(r, "cpu_worker"),
-                     cpu(r, "cpu_others"),
-                     num(per_cpu(r, "deliveries_per_s"))))
-        r["deliveries_per_worker_cpu_s"] = per_cpu(r, "deliveries_per_s")
+    # fan-out: fetch clients and subscribers side by side, for each number
+    # of clients and phase
+
+    fans = find("fanout") + find("push_fanout")
+    counts = []
+    for r in fans:
+        if r["clients"] not in counts:
+            counts.append(r["clients"])
+
+    for c in counts:
+        for phase in ("rate", "max"):
+            for sc in ("fanout", "push_fanout"):
+                for r in find(sc, clients=c, phase=phase):
+                    r["ratio_to_ceiling"] = ratio(r["deliveries_per_s"])
+                    what = ("{} msg/s".format(num(r["rate"]))
+                            if r["phase"] == "rate"
+                            else "max ({} msg/s produced)".format(
+                                num(r["produced_per_s"])))
+                    rows.append(("3 fan-out, {} {}, producer {}".format(
+                                     num(r["clients"]),
+                                     "subscriber(s) (push)"
+                                     if sc == "push_fanout"
+                                     else "client(s) (fetch)", what),
+                                 "{} deliveries/s, {} msg/answer".format(
+                                     num(r["deliveries_per_s"]),
+                                     num(r.get("msgs_per_answer"), 1)),
+                                 r["ratio_to_ceiling"], lat(r),
+                                 cpu(r, "cpu_worker"), cpu(r, "cpu_others"),
+                                 num(per_cpu(r, "deliveries_per_s"))))
+                    r["deliveries_per_worker_cpu_s"] = per_cpu(
+                        r, "deliveries_per_s")
 
     for r in find("idle"):
         rows.append(("4 idle connections ({})".format(
@@ -247,6 +296,94 @@ def main():
                      .format(num(r["clients"]), num(r["rate"])),
                      fig, r["ratio_to_ceiling"], lat(r),
                      cpu(r, "cpu_worker"), cpu(r, "cpu_others"), "-"))
+
+    # scattered resume: the bare consumer, one client alone, many
+
+    for r in find("ceiling"):
+        if "last" in r:
+            rows.append(("6 scattered resume: bare consumer, the last {} "
+                         "messages".format(num(r["messages"])),
+                         "{:.3f} s, {} msg/s".format(r["seconds"],
+                                                    num(r["msgs_per_s"])),
+                         None, "-", cpu(r, "cpu_self"), cpu(r, "cpu_others"),
+                         "-"))
+
+    for sc in ("scatter", "scatter_fetch"):
+        rs = find(sc)
+        one = [r for r in rs if r["clients"] == 1]
+        for r in rs:
+            if r["clients"] != 1 and one and one[0]["seconds"]:
+                r["ratio_to_one_reader"] = r["seconds"] / one[0]["seconds"]
+            reads = r.get("kafka_reads_per_message")
+            rows.append(("6 scattered resume, {} {} over the last {}".format(
+                             num(r["clients"]),
+                             "subscriber(s) (push)" if sc == "scatter"
+                             else "client(s) (fetch)", num(r["last"])),
+                         "{:.3f} s{}, {} deliveries/s{}".format(
+                             r["seconds"],
+                             " = {:.1f} x one reader".format(
+                                 r["ratio_to_one_reader"])
+                             if "ratio_to_one_reader" in r else "",
+                             num(r["deliveries_per_s"]),
+                             "" if reads is None
+                             else ", Kafka read {:.2f} x".format(reads)),
+                         None, "-", cpu(r, "cpu_worker"),
+                         cpu(r, "cpu_others"),
+                         num(per_cpu(r, "deliveries_per_s"))))
+
+    # produce: the bare producer and the gateway, for each N in flight
+
+    bare_prod = {r["inflight"]: r for r in find("produce", mode="bare")}
+
+    def ack(r):
+        if not r.get("ack_samples"):
+            return "-"
+        return "{:.2f} / {:.2f} / {:.2f}".format(
+            r["ack_p50_ms"], r["ack_p99_ms"], r["ack_p999_ms"])
+
+    for r in find("produce"):
+        b = bare_prod.get(r["inflight"])
+        if r["mode"] == "gateway" and b:
+            r["ratio_to_bare"] = r["records_per_s"] / b["records_per_s"]
+        rows.append(("7 produce, {}, {} partitions, {} in flight".format(
+                         "bare librdkafka producer" if r["mode"] == "bare"
+                         else "1 client through the gateway",
+                         r["partitions"], num(r["inflight"])),
+                     "{} records/s, {} MB/s".format(
+                         num(r["records_per_s"]), num(r["mb_per_s"], 1)),
+                     1.0 if r["mode"] == "bare" else r.get("ratio_to_bare"),
+                     "ack " + ack(r),
+                     cpu(r, "cpu_self" if r["mode"] == "bare"
+                         else "cpu_worker"),
+                     cpu(r, "cpu_others"),
+                     num(per_cpu(r, "records_per_s", "cpu_self"
+                                 if r["mode"] == "bare" else "cpu_worker"))))
+
+    for r in find("produce_latency"):
+        rows.append(("7 produce to a subscriber through the gateway, {} "
+                     "msg/s".format(num(r["rate"])),
+                     "ack {} ms".format(ack(r)), None, lat(r),
+                     cpu(r, "cpu_worker"), cpu(r, "cpu_others"), "-"))
+
+    # commits
+
+    for r in find("commits"):
+        admin = r.get("admin_requests_per_s")
+        rows.append(("8 commits, {} clients every {:g} ms, {} groups".format(
+                         num(r["clients"]), r["interval_ms"], r["groups"]),
+                     "{} commits/s of {} asked, {}".format(
+                         num(r["commits_per_s"]),
+                         num(r["commits_per_s_asked"]),
+                         "Admin requests unknown" if admin is None
+                         else "{} Admin requests/s ({} commits each)".format(
+                             num(admin), num(r["commits_per_admin_request"],
+                                             1))),
+                     None, lat(r), cpu(r, "cpu_worker"),
+                     cpu(r, "cpu_others"), "-"))
+
+    for r in find("skipped"):
+        rows.append(("skipped: {}".format(r["what"]), r["reason"], None, "-",
+                     "-", "-", "-"))
 
     # goals (reported, never enforced)
 
@@ -285,6 +422,80 @@ def main():
             g["within_5ms_of_broker"] = (r["lat_p99_ms"]
                                          <= bare[0]["lat_p99_ms"] + 5)
         goals.append(g)
+
+    pc = summary.get("push_catchup")
+    if pc and pc["ratio_to_ceiling"] is not None:
+        v = pc["ratio_to_ceiling"]
+        goals.append({"goal": "push catch-up >= 95% of the ceiling (median "
+                              "of the rounds' ratios)",
+                      "value": round(v, 3), "met": v >= 0.95})
+
+    broker = bare[0]["lat_p99_ms"] if bare and bare[0].get("lat_samples") \
+        else None
+    for c, within in ((100, 5), (1000, 10)):
+        for r in find("push_fanout", clients=c, phase="rate"):
+            if not r.get("lat_samples") or broker is None:
+                continue
+            g = {"goal": "push p99 within {} ms of the broker's own, {} "
+                         "subscribers at {} msg/s".format(within, c,
+                                                          num(r["rate"])),
+                 "value": r["lat_p99_ms"], "broker_p99_ms": broker,
+                 "met": r["lat_p99_ms"] <= broker + within}
+            f = find("fanout", clients=c, phase="rate")
+            if f and f[0].get("lat_samples"):
+                g["fetch_p99_ms"] = f[0]["lat_p99_ms"]
+            goals.append(g)
+
+    for r in find("push_fanout", clients=1000, phase="max"):
+        w = r.get("deliveries_per_worker_cpu_s")
+        if w is None:
+            continue
+        goals.append({"goal": "push to 1000 subscribers >= 5,000,000 "
+                              "deliveries per worker CPU-second",
+                      "value": round(w),
+                      "deliveries_per_s": round(r["deliveries_per_s"]),
+                      "met": w >= 5e6})
+
+    for sc, what in (("scatter", "subscribers"), ("scatter_fetch",
+                                                  "fetch clients")):
+        for r in find(sc):
+            if "ratio_to_one_reader" not in r:
+                continue
+            v = r["ratio_to_one_reader"]
+            goals.append({"goal": "scattered resume of {} {} within 2x one "
+                                  "reader's time".format(
+                                      num(r["clients"]), what),
+                          "value": round(v, 2),
+                          "seconds": round(r["seconds"], 3),
+                          "deliveries": r["deliveries"], "met": v <= 2})
+
+    for r in find("produce", mode="gateway"):
+        if "ratio_to_bare" not in r:
+            continue
+        v = r["ratio_to_bare"]
+        goals.append({"goal": "produce through the gateway >= 70% of the "
+                              "bare producer, {} in flight".format(
+                                  num(r["inflight"])),
+                      "value": round(v, 3), "met": v >= 0.7})
+
+    cm = sorted([r for r in find("commits")
+                 if r.get("admin_requests_per_s") is not None],
+                key=lambda r: r["clients"])
+    if len(cm) >= 2 and cm[0]["admin_requests_per_s"]:
+        lo, hi = cm[0], cm[-1]
+        v = hi["admin_requests_per_s"] / lo["admin_requests_per_s"]
+        goals.append({"goal": "Admin requests O(groups/interval), not "
+                              "O(commits): their rate with {} clients over "
+                              "{} ({} groups)".format(
+                                  num(hi["clients"]), num(lo["clients"]),
+                                  hi["groups"]),
+                      "value": round(v, 2),
+                      "commits_ratio": round(hi["commits_per_s"]
+                                             / lo["commits_per_s"], 2)
+                      if lo["commits_per_s"] else None,
+                      "admin_requests_per_s": round(
+                          hi["admin_requests_per_s"], 1),
+                      "met": v <= 2})
 
     for r in find("idle"):
         v = r["bytes_per_connection"]

@@ -11,8 +11,14 @@
 #
 # Environment: BENCH_N (messages of the catch-up data), BENCH_PARTITIONS,
 # BENCH_CLIENTS ("1 100 1000"), BENCH_RATE (msg/s), BENCH_DURATION (s),
-# BENCH_IDLE, BENCH_IDLE_MAX, BENCH_OUT (the JSON file), BENCH_PERF=1
-# (record a perf profile of the worker in each nginx run).
+# BENCH_IDLE, BENCH_IDLE_MAX, BENCH_SCATTER (clients of the scattered
+# resume), BENCH_PRODUCE_INFLIGHT ("1000 10000"), BENCH_COMMIT_CLIENTS
+# ("100 1000"), BENCH_OUT (the JSON file), BENCH_PERF=1 (record a perf
+# profile of the worker in each nginx run).
+#
+# Scenarios of commands the module does not have yet (an nginx -t that
+# refuses their directive, or "unknown command" from a probe) are skipped
+# with a message, and listed as skipped in the table.
 
 set -euo pipefail
 
@@ -39,12 +45,23 @@ if [ $smoke = 1 ]; then
     rate=${BENCH_RATE:-1000}
     dur=${BENCH_DURATION:-0.5}
     maxdur=0.5
+    # the slowest client of the "max" phase at most this far behind (a
+    # slow machine must deliver it within the timeout)
+    lag_max=2000
     mix_clients=20
     mix_dur=$dur
     history=5000
     idle=${BENCH_IDLE:-200}
     idle_max=${BENCH_IDLE_MAX:-400}
     idle_time=10
+    scatter=${BENCH_SCATTER:-50}
+    scatter_last=2000
+    scatter_history=2500
+    prod_count=5000
+    prod_inflight=${BENCH_PRODUCE_INFLIGHT:-"100 1000"}
+    commit_clients=${BENCH_COMMIT_CLIENTS:-"10 50"}
+    commit_groups=5
+    commit_dur=1
     timeout=20
     repeat=1
     out=${BENCH_OUT:-$work/smoke.json}
@@ -55,6 +72,7 @@ else
     rate=${BENCH_RATE:-1000}
     dur=${BENCH_DURATION:-10}
     maxdur=5
+    lag_max=20000
     mix_clients=1000
     # history: more than the gateway's window (pubsub_kafka_buffer_size 4m,
     # about 36,500 messages) holds, so that each pass goes back to Kafka;
@@ -66,7 +84,20 @@ else
     idle=${BENCH_IDLE:-10000}
     idle_max=${BENCH_IDLE_MAX:-1000000}
     idle_time=120
-    timeout=120
+    # scattered resume: the last 30,000 messages of a partition that holds
+    # 32,000 (in large sets: 3.5 MB, within the mock's 5 MiB a partition
+    # and the gateway's 4m window)
+    scatter=${BENCH_SCATTER:-1000}
+    scatter_last=30000
+    scatter_history=32000
+    prod_count=200000
+    prod_inflight=${BENCH_PRODUCE_INFLIGHT:-"1000 10000"}
+    commit_clients=${BENCH_COMMIT_CLIENTS:-"100 1000"}
+    commit_groups=10
+    commit_dur=5
+    # a bound on each wait, not a timing: 1000 subscribers get 10,000,000
+    # deliveries in the fan-out's first phase
+    timeout=300
     repeat=${BENCH_REPEAT:-3}
     out=${BENCH_OUT:-$top/bench/results/bench-$(date -u +%Y%m%d-%H%M%S).json}
 fi
@@ -74,6 +105,17 @@ fi
 # the broker's own fetch wait, low for the run, for the gateway and the
 # bare consumer alike
 fetch_wait=5
+
+# commits: every 100 ms, client i for group i % groups and its own
+# partition of the group; the topic holds more messages in each partition
+# than the offsets committed (the gateway refuses an offset beyond the end)
+commit_interval=100
+commit_max=0
+for c in $commit_clients; do
+    [ "$c" -gt "$commit_max" ] && commit_max=$c
+done
+commit_parts=$(( (commit_max + commit_groups - 1) / commit_groups ))
+commit_fill=$(( (commit_dur * 1000 / commit_interval + 20) * commit_parts ))
 
 for f in "$bench" "$mock" "$module"; do
     if [ ! -f "$f" ]; then
@@ -97,6 +139,17 @@ master=
 worker=
 perf_pid=
 
+# a process that has not exited: a zombie has (nginx's master is reparented,
+# and what reaps it may take its time)
+alive() {
+    local line fields
+
+    read -r line < "/proc/$1/stat" 2>/dev/null || return 1
+    line=${line##*) }
+    read -r -a fields <<< "$line"
+    [ "${fields[0]}" != Z ]
+}
+
 stop_nginx() {
     if [ -n "$perf_pid" ]; then
         kill -INT "$perf_pid" 2>/dev/null || true
@@ -105,12 +158,20 @@ stop_nginx() {
     fi
 
     if [ -n "$master" ]; then
+        local t0=$EPOCHREALTIME ms
+
         kill -QUIT "$master" 2>/dev/null || true
-        for _ in $(seq 100); do
-            kill -0 "$master" 2>/dev/null || break
-            sleep 0.1
+        for _ in $(seq 200); do
+            alive "$master" || break
+            sleep 0.05
         done
         kill -KILL "$master" 2>/dev/null || true
+
+        ms=$(( (${EPOCHREALTIME/./} - ${t0/./}) / 1000 ))
+        if [ "$ms" -gt 1000 ]; then
+            echo "bench: nginx took $ms ms to quit" >&2
+        fi
+
         master=
         worker=
     fi
@@ -135,6 +196,8 @@ trap 'exit 130' INT TERM
 rm -f "$work/mock.in"
 mkfifo "$work/mock.in"
 "$mock" --topic "bulk:$parts" --topic fan:1 --topic mix:1 --topic lat:1 \
+    --topic scatter:1 --topic prod:4 --topic plat:1 \
+    --topic "commit:$commit_parts" --topic probe:1 \
     < "$work/mock.in" > "$work/mock.out" 2> "$work/mock.err" &
 mock_pid=$!
 exec 3> "$work/mock.in"
@@ -151,6 +214,7 @@ if [ -z "$brokers" ]; then
 fi
 
 url="ws://127.0.0.1:$port/kafka"
+status_url="http://127.0.0.1:$port/status"
 
 # the first child process of $1 (no procps needed)
 child_of() {
@@ -250,8 +314,46 @@ CONF
 
 # one scenario; its JSON lines go to results.jsonl
 run() {
+    local t0=$EPOCHREALTIME
+
     echo "bench: $*" >&2
     "$bench" "$@" --timeout "$timeout" >> "$work/results.jsonl"
+    echo "bench: ... $(( (${EPOCHREALTIME/./} - ${t0/./}) / 1000 )) ms" >&2
+}
+
+# a scenario left out: a message now, a line in the table
+skip() {
+    local what=$1 why=$2
+
+    echo "bench: SKIPPED $what: $why" >&2
+    printf '{"scenario":"skipped","what":"%s","reason":"%s"}\n' \
+        "$what" "$why" >> "$work/results.jsonl"
+}
+
+# does this build know a directive: nginx -t of a small configuration
+has_directive() {
+    cat > "$work/probe.conf" <<CONF
+load_module $module;
+pid        logs/probe.pid;
+error_log  logs/probe.log warn;
+events { }
+http {
+    server {
+        listen 127.0.0.1:$port;
+        location /kafka { pubsub_kafka_pass kafka://$brokers; $1 }
+    }
+}
+CONF
+    "$nginx" -p "$work/" -c "$work/probe.conf" -t -q 2> /dev/null
+}
+
+# does the running gateway serve a command: 0 yes, 3 "unknown command"
+probe() {
+    local rc=0
+
+    "$bench" probe --url "$url" --request "$1" --topic probe \
+        --timeout "$timeout" > "$work/probe.out" || rc=$?
+    return $rc
 }
 
 watch_mock="--watch mock=$mock_pid"
@@ -260,12 +362,18 @@ watch() {
 }
 
 # the data: N messages of 100 bytes over the partitions of "bulk",
-# the history of "mix"
+# the history of "mix", the last messages "scatter" resumes from, the
+# messages of "commit" that commits may point to
 
 last=$((parts - 1))
 run fill --brokers "$brokers" --topic bulk --partitions "0-$last" --count "$n"
 run fill --brokers "$brokers" --topic mix --partitions 0 --count "$history" \
     --label history
+run fill --brokers "$brokers" --topic scatter --partitions 0 \
+    --count "$scatter_history" --label scatter
+run fill --brokers "$brokers" --topic commit \
+    --partitions "0-$((commit_parts - 1))" --count "$commit_fill" \
+    --label commit
 
 # 1. the ceiling: the bare consumer, every partition into one queue, and
 # 2. catch-up: the same messages through the gateway, each run on a fresh
@@ -279,10 +387,11 @@ run fill --brokers "$brokers" --topic mix --partitions 0 --count "$history" \
 catchup_conf="pubsub_kafka_fetch_max_bytes 1m; pubsub_output_queue_size 64m;"
 
 # "tuned": librdkafka 2.0.2 stops fetching a partition for 1 s (fixed)
-# when the queue it forwards to holds more than queued.min.messages
-# (100000) or queued.max.messages.kbytes (the module sets 16384); all
-# partitions of a handle share one queue, so a catch-up of many partitions
-# stalls.  The ceiling of a tuned round gets the same properties.
+# when the queue it forwards to holds more than queued.min.messages or
+# queued.max.messages.kbytes (the module sets 1000000 and 65536, the bare
+# consumer too); all partitions of a handle share one queue, so a catch-up
+# of many partitions may stall.  The ceiling of a tuned round gets the
+# same properties.
 tuned_min=10000000
 tuned_kb=1000000
 tuned_desc="queued.min.messages $tuned_min,"
@@ -302,6 +411,14 @@ for round in $(seq "$repeat"); do
     start_nginx 1024 "$catchup_conf"
     run catchup --url "$url" --topic bulk --partitions "0-$last" \
         --inflight 1 --label sequential $(watch)
+
+    # push: one subscription of all partitions from the earliest, window
+    # 0, the location's defaults (a subscription pushes only what fits in
+    # the output queue and waits for room, so the 4m default never closes
+    # it; 64m made no difference in alternated runs)
+    start_nginx 1024
+    run push-catchup --url "$url" --topic bulk --partitions "0-$last" \
+        --all-partitions --label "push, round $round" $(watch)
 
     run ceiling --brokers "$brokers" --topic bulk --partitions "0-$last" \
         --property "fetch.wait.max.ms=$fetch_wait" \
@@ -323,15 +440,39 @@ run tail-bare --brokers "$brokers" --topic lat --partitions 0 \
 # 3. fan-out: C clients tail one partition, the producer writes at a
 # fixed rate, then as fast as the slowest client keeps up with
 
+# 3b. the same with subscribers (push, window 0) instead of fetch loops,
+# each C right after the fetch clients, on the same worker
+
 start_nginx 20000
 for c in $clients; do
     # the slowest client at most 4M deliveries behind (20000 messages at
     # most: the gateway's 4m window holds about 36000)
     lag=$((4000000 / c))
-    [ "$lag" -gt 20000 ] && lag=20000
+    [ "$lag" -gt "$lag_max" ] && lag=$lag_max
     run fanout --url "$url" --brokers "$brokers" --topic fan --partitions 0 \
         --clients "$c" --rate "$rate" --duration "$dur" \
         --max-duration "$maxdur" --lag "$lag" $(watch)
+    run push-fanout --url "$url" --brokers "$brokers" --topic fan \
+        --partitions 0 --clients "$c" --rate "$rate" --duration "$dur" \
+        --max-duration "$maxdur" --lag "$lag" $(watch)
+done
+
+# 6. scattered resume: clients of "scatter"/0 each from its own offset
+# among the last messages, to the end; one reader alone, then many, each
+# on a fresh worker (its window would hold the messages after a run); the
+# bare consumer reads the same messages
+
+run ceiling --brokers "$brokers" --topic scatter --partitions 0 \
+    --last "$scatter_last" --property "fetch.wait.max.ms=$fetch_wait" \
+    --label scatter $watch_mock
+
+for mode in scatter scatter-fetch; do
+    for c in 1 "$scatter"; do
+        start_nginx 20000
+        run "$mode" --url "$url" --brokers "$brokers" --topic scatter \
+            --partitions 0 --clients "$c" --last "$scatter_last" \
+            --status "$status_url" $(watch)
+    done
 done
 
 # 5. catch-up under fan-out: one client reads the history of "mix" over
@@ -343,6 +484,70 @@ run mixed --url "$url" --brokers "$brokers" --topic mix --partitions 0 \
 run mixed --url "$url" --brokers "$brokers" --topic mix --partitions 0 \
     --clients "$mix_clients" --rate "$rate" --duration "$mix_dur" \
     --label "under fan-out" $(watch)
+
+# 7. produce: one client, N records in flight (pubsub_max_inflight raised
+# for it), against a bare librdkafka producer configured as the gateway's
+# (acks=all, idempotence), the same N in flight, alternated; then the
+# latency of records produced through the gateway to a subscriber
+
+prod_conf="pubsub_kafka_produce on; pubsub_max_inflight 20000;"
+
+if ! has_directive "$prod_conf"; then
+    skip produce "this build of the module has no pubsub_kafka_produce"
+else
+    start_nginx 20000 "$prod_conf"
+
+    rc=0
+    probe produce || rc=$?
+
+    if [ $rc = 3 ]; then
+        skip produce "the gateway answers CmdKafkaProduce with unknown command"
+    elif [ $rc != 0 ]; then
+        echo "bench: probe of produce failed" >&2
+        exit 1
+    else
+        for k in $prod_inflight; do
+            run produce-bare --brokers "$brokers" --topic prod \
+                --partitions 0-3 --count "$prod_count" --inflight "$k" \
+                $watch_mock
+            run produce --url "$url" --brokers "$brokers" --topic prod \
+                --partitions 0-3 --count "$prod_count" --inflight "$k" \
+                $(watch)
+        done
+
+        run produce-latency --url "$url" --brokers "$brokers" --topic plat \
+            --partitions 0 --clients 1 --rate "$rate" --duration "$dur" \
+            $(watch)
+    fi
+fi
+
+# 8. commits: clients commit every 100 ms in a few groups; the worker's
+# Admin requests from its status, for fewer and more clients.  A build
+# with topic access control allows no group by default: every group here
+
+commit_conf=
+if has_directive "pubsub_kafka_groups *;"; then
+    commit_conf="pubsub_kafka_groups *;"
+fi
+
+start_nginx 20000 "$commit_conf"
+
+rc=0
+probe commit || rc=$?
+
+if [ $rc = 3 ]; then
+    skip commits "the gateway answers CmdKafkaCommit with unknown command"
+elif [ $rc != 0 ]; then
+    echo "bench: probe of commit failed" >&2
+    exit 1
+else
+    for c in $commit_clients; do
+        run commits --url "$url" --topic commit \
+            --partitions "0-$((commit_parts - 1))" --clients "$c" \
+            --groups "$commit_groups" --interval "$commit_interval" \
+            --duration "$commit_dur" --status "$status_url" $(watch)
+    done
+fi
 
 # 4. idle connections: idle, then as many as the machine allows, from
 # several source addresses (the kernel's ports are per address)
@@ -372,4 +577,13 @@ grep -E '\[(alert|crit|emerg)\]' "$work/logs/error.log" >&2 || true
     --param "loadavg_at_start=$loadavg_start" \
     --param "fetch.wait.max.ms=$fetch_wait" --param "repeat=$repeat" \
     --param "catchup_location=$catchup_conf" \
-    --param "tuned=$tuned_desc"
+    --param "tuned=$tuned_desc" \
+    --param "scatter_clients=$scatter" --param "scatter_last=$scatter_last" \
+    --param "produce_records=$prod_count" \
+    --param "produce_inflight=$prod_inflight" \
+    --param "produce_location=$prod_conf" \
+    --param "commit_location=$commit_conf" \
+    --param "commit_clients=$commit_clients" \
+    --param "commit_groups=$commit_groups" \
+    --param "commit_interval_ms=$commit_interval" \
+    --param "commit_duration=$commit_dur"
