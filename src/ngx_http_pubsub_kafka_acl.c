@@ -37,19 +37,25 @@ typedef struct {
 } ngx_http_pubsub_kafka_pattern_t;
 
 
-/* a connection's patterns, and what it decided */
+typedef struct {
+    u_char                               name[NGX_HTTP_PUBSUB_KAFKA_GROUP_MAX
+                                              + 1];
+    size_t                               len;
+    ngx_uint_t                           list;
+    ngx_uint_t                           allowed;
+} ngx_http_pubsub_kafka_decided_t;
+
+
+/*
+ * a connection's patterns, and what it decided, kept from its first
+ * command on: an idle connection has no room for it
+ */
 
 typedef struct {
     ngx_array_t                          patterns[3];   /* read, write,
                                                             groups */
     ngx_uint_t                           next;
-    struct {
-        u_char                           name[NGX_HTTP_PUBSUB_KAFKA_GROUP_MAX
-                                              + 1];
-        size_t                           len;
-        ngx_uint_t                       list;
-        ngx_uint_t                       allowed;
-    }                                    decided[NGX_HTTP_PUBSUB_KAFKA_DECIDED];
+    ngx_http_pubsub_kafka_decided_t     *decided;
 } ngx_http_pubsub_kafka_rights_t;
 
 
@@ -335,18 +341,28 @@ ngx_http_pubsub_kafka_allowed(ngx_http_pubsub_cmd_t *cmd, ngx_uint_t list,
     ngx_str_t                         s;
     ngx_uint_t                        i, allowed;
     ngx_http_pubsub_kafka_rights_t   *rights;
+    ngx_http_pubsub_kafka_decided_t  *d;
     ngx_http_pubsub_kafka_session_t  *ss;
 
     static const char  *what[] = { "topic", "topic", "group" };
 
     ss = ngx_http_pubsub_backend_data(cmd);
     rights = ss->rights;
+    d = rights->decided;
 
-    for (i = 0; i < NGX_HTTP_PUBSUB_KAFKA_DECIDED; i++) {
-        if (rights->decided[i].len == len && rights->decided[i].list == list
-            && ngx_memcmp(rights->decided[i].name, name, len) == 0)
+    if (d == NULL) {
+        /* without room the decisions are not kept: no harm */
+        d = ngx_pcalloc(cmd->session->request->pool,
+                        NGX_HTTP_PUBSUB_KAFKA_DECIDED
+                        * sizeof(ngx_http_pubsub_kafka_decided_t));
+        rights->decided = d;
+    }
+
+    for (i = 0; d && i < NGX_HTTP_PUBSUB_KAFKA_DECIDED; i++) {
+        if (d[i].len == len && d[i].list == list
+            && ngx_memcmp(d[i].name, name, len) == 0)
         {
-            allowed = rights->decided[i].allowed;
+            allowed = d[i].allowed;
             goto decided;
         }
     }
@@ -357,13 +373,13 @@ ngx_http_pubsub_kafka_allowed(ngx_http_pubsub_cmd_t *cmd, ngx_uint_t list,
     allowed = ngx_http_pubsub_kafka_acl_match(&rights->patterns[list], &s,
                                               list < 2);
 
-    if (len <= NGX_HTTP_PUBSUB_KAFKA_GROUP_MAX) {
+    if (d && len <= NGX_HTTP_PUBSUB_KAFKA_GROUP_MAX) {
         i = rights->next++ % NGX_HTTP_PUBSUB_KAFKA_DECIDED;
 
-        ngx_memcpy(rights->decided[i].name, name, len);
-        rights->decided[i].len = len;
-        rights->decided[i].list = list;
-        rights->decided[i].allowed = allowed;
+        ngx_memcpy(d[i].name, name, len);
+        d[i].len = len;
+        d[i].list = list;
+        d[i].allowed = allowed;
     }
 
 decided:
