@@ -36,6 +36,7 @@ static size_t ngx_http_pubsub_bytes_size(ngx_uint_t len);
 static u_char *ngx_http_pubsub_write_bytes(u_char *p, ngx_uint_t field,
     u_char *data, size_t len);
 static size_t ngx_http_pubsub_header_size(ngx_http_pubsub_pb_header_t *h);
+static size_t ngx_http_pubsub_record_body(ngx_http_pubsub_pb_record_t *rec);
 
 
 /*
@@ -517,6 +518,19 @@ ngx_http_pubsub_read_varint(u_char **pos, u_char *last, uint64_t *v)
 size_t
 ngx_http_pubsub_record_size(ngx_http_pubsub_pb_record_t *rec)
 {
+    size_t  len;
+
+    len = ngx_http_pubsub_record_body(rec);
+
+    return 1 + ngx_http_pubsub_varint_size(len) + len;
+}
+
+
+/* the size of a KafkaMessage's fields */
+
+static size_t
+ngx_http_pubsub_record_body(ngx_http_pubsub_pb_record_t *rec)
+{
     size_t      len;
     ngx_uint_t  i;
 
@@ -544,7 +558,7 @@ ngx_http_pubsub_record_size(ngx_http_pubsub_pb_record_t *rec)
                        (uint64_t) (int64_t) rec->partition);
     }
 
-    return 1 + ngx_http_pubsub_varint_size(len) + len;
+    return len;
 }
 
 
@@ -556,8 +570,7 @@ ngx_http_pubsub_record_write(u_char *p, ngx_http_pubsub_pb_record_t *rec,
     ngx_uint_t                    i;
     ngx_http_pubsub_pb_header_t  *h;
 
-    len = ngx_http_pubsub_record_size(rec);
-    len -= 1 + ngx_http_pubsub_varint_size(len);
+    len = ngx_http_pubsub_record_body(rec);
 
     *p++ = ngx_http_pubsub_pb_tag(1, NGX_HTTP_PUBSUB_PB_LEN);
     p = ngx_http_pubsub_write_varint(p, len);
