@@ -209,8 +209,12 @@ ngx_http_pubsub_ws_start(ngx_http_pubsub_ws_t *ws)
 
     rc = ngx_http_pubsub_ws_accept(r);
 
+    /*
+     * the request's cleanup, ngx_http_pubsub_ws_cleanup(), deletes the
+     * timers set already (pubsub_expires) and closes the session
+     */
+
     if (rc == NGX_ERROR || rc > NGX_OK) {
-        ws->finalized = 1;
         ngx_http_finalize_request(r, NGX_ERROR);
         return;
     }
@@ -222,7 +226,6 @@ ngx_http_pubsub_ws_start(ngx_http_pubsub_ws_t *ws)
     /* small frames pushed to the client must not wait for Nagle */
 
     if (clcf->tcp_nodelay && ngx_tcp_nodelay(c) != NGX_OK) {
-        ws->finalized = 1;
         ngx_http_finalize_request(r, NGX_ERROR);
         return;
     }
