@@ -451,6 +451,32 @@ test_records(void)
     }
 
     ok(bad == 0, "records of every body size as protobuf-c packs them");
+
+    /* no timestamp: -1, a 10-byte varint, as protobuf and APISIX send it */
+
+    ngx_memzero(&rec, sizeof(rec));
+    rec.offset = 7;
+    rec.timestamp = -1;
+
+    len = ngx_http_pubsub_record_size(&rec);
+    mine = malloc(len);
+    (void) ngx_http_pubsub_record_write(mine, &rec, &layout);
+
+    km.offset = 7;
+    km.timestamp = -1;
+    km.value.len = 0;
+    km.value.data = NULL;
+
+    n = kafka_fetch_resp__get_packed_size(&fr);
+    theirs = malloc(n);
+    (void) kafka_fetch_resp__pack(&fr, theirs);
+
+    ok(n == len && ngx_memcmp(mine, theirs, n) == 0 && len == 2 + 2 + 11
+       && mine[4] == 0x10 && mine[14] == 0x01,
+       "timestamp -1 as protobuf-c packs it, in 10 bytes");
+
+    free(mine);
+    free(theirs);
 }
 
 
