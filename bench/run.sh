@@ -457,6 +457,22 @@ for c in $clients; do
         --max-duration "$maxdur" --lag "$lag" $(watch)
 done
 
+# 3c. the fetch fan-out again with Nagle on the upgraded sockets (nginx's
+# "tcp_nodelay off"), as the module was before it set TCP_NODELAY: the
+# before and after of that change in one run (full runs only)
+
+if [ $smoke = 0 ]; then
+    start_nginx 20000 "tcp_nodelay off;"
+    for c in $clients; do
+        lag=$((4000000 / c))
+        [ "$lag" -gt "$lag_max" ] && lag=$lag_max
+        run fanout --url "$url" --brokers "$brokers" --topic fan \
+            --partitions 0 --clients "$c" --rate "$rate" --duration "$dur" \
+            --max-duration "$maxdur" --lag "$lag" --label "tcp_nodelay off" \
+            $(watch)
+    done
+fi
+
 # 6. scattered resume: clients of "scatter"/0 each from its own offset
 # among the last messages, to the end; one reader alone, then many, each
 # on a fresh worker (its window would hold the messages after a run); the
