@@ -389,6 +389,8 @@ char *ngx_http_pubsub_kafka_check_properties(ngx_conf_t *cf,
 /* ngx_http_pubsub_kafka_partition.c */
 
 ngx_int_t ngx_http_pubsub_kafka_check_topic(u_char *name, size_t len);
+ngx_http_pubsub_kafka_part_t *ngx_http_pubsub_kafka_part_next(
+    ngx_http_pubsub_kafka_client_t *kc, ngx_http_pubsub_kafka_part_t *p);
 const char *ngx_http_pubsub_kafka_check_ids(int32_t *ids, ngx_uint_t n);
 const char *ngx_http_pubsub_kafka_check_list(KafkaPartitionOffset **list,
     ngx_uint_t n);

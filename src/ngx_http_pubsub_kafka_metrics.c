@@ -338,7 +338,6 @@ ngx_http_pubsub_kafka_metrics_client(ngx_http_pubsub_kafka_client_t *kc,
 {
     int64_t                          low, high, hw, next;
     ngx_uint_t                       i, up, messages;
-    ngx_rbtree_node_t               *tn, *pn;
     ngx_http_pubsub_kafka_part_t    *p;
     ngx_http_pubsub_kafka_topic_t   *t;
     ngx_http_pubsub_kafka_reader_t  *r;
@@ -351,52 +350,40 @@ ngx_http_pubsub_kafka_metrics_client(ngx_http_pubsub_kafka_client_t *kc,
 
     messages = 0;
 
-    for (tn = (kc->topics.root == kc->topics.sentinel)
-              ? NULL : ngx_rbtree_min(kc->topics.root, kc->topics.sentinel);
-         tn;
-         tn = ngx_rbtree_next(&kc->topics, tn))
+    for (p = ngx_http_pubsub_kafka_part_next(kc, NULL);
+         p;
+         p = ngx_http_pubsub_kafka_part_next(kc, p))
     {
-        t = (ngx_http_pubsub_kafka_topic_t *) tn;
+        t = p->topic;
 
-        if (t->partitions.root == t->partitions.sentinel) {
-            continue;
+        hw = -1;
+        next = -1;
+
+        for (i = 0; i < NGX_HTTP_PUBSUB_KAFKA_READERS; i++) {
+            r = &p->readers[i];
+            messages += r->nmessages;
+
+            if (!r->running || r->stopping) {
+                continue;
+            }
+
+            /* cached from fetch responses: no call to a broker */
+
+            if (rd_kafka_get_watermark_offsets(kc->handles[r->index].rk,
+                                               (char *) t->data, p->id,
+                                               &low, &high)
+                == RD_KAFKA_RESP_ERR_NO_ERROR)
+            {
+                hw = ngx_max(hw, high);
+            }
+
+            next = ngx_max(next, r->next);
         }
 
-        for (pn = ngx_rbtree_min(t->partitions.root, t->partitions.sentinel);
-             pn;
-             pn = ngx_rbtree_next(&t->partitions, pn))
-        {
-            p = (ngx_http_pubsub_kafka_part_t *) pn;
-
-            hw = -1;
-            next = -1;
-
-            for (i = 0; i < NGX_HTTP_PUBSUB_KAFKA_READERS; i++) {
-                r = &p->readers[i];
-                messages += r->nmessages;
-
-                if (!r->running || r->stopping) {
-                    continue;
-                }
-
-                /* cached from fetch responses: no call to a broker */
-
-                if (rd_kafka_get_watermark_offsets(kc->handles[r->index].rk,
-                                                   (char *) t->data, p->id,
-                                                   &low, &high)
-                    == RD_KAFKA_RESP_ERR_NO_ERROR)
-                {
-                    hw = ngx_max(hw, high);
-                }
-
-                next = ngx_max(next, r->next);
-            }
-
-            if (hw >= 0 && next >= 0) {
-                ngx_http_pubsub_kafka_metrics_lag(t, p,
-                                                  hw > next ? hw - next : 0,
-                                                  group);
-            }
+        if (hw >= 0 && next >= 0) {
+            ngx_http_pubsub_kafka_metrics_lag(t, p,
+                                              hw > next ? hw - next : 0,
+                                              group);
         }
     }
 

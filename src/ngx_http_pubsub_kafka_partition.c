@@ -148,6 +148,47 @@ ngx_http_pubsub_kafka_cmp_list(const void *one, const void *two)
 
 
 /*
+ * The client's partitions one after the other, by topic and number: the
+ * first for NULL, else the one after p.  Nothing may be freed meanwhile.
+ */
+
+ngx_http_pubsub_kafka_part_t *
+ngx_http_pubsub_kafka_part_next(ngx_http_pubsub_kafka_client_t *kc,
+    ngx_http_pubsub_kafka_part_t *p)
+{
+    ngx_rbtree_node_t              *tn, *pn;
+    ngx_http_pubsub_kafka_topic_t  *t;
+
+    if (p) {
+        t = p->topic;
+
+        pn = ngx_rbtree_next(&t->partitions, &p->node);
+        if (pn) {
+            return (ngx_http_pubsub_kafka_part_t *) pn;
+        }
+
+        tn = ngx_rbtree_next(&kc->topics, &t->sn.node);
+
+    } else {
+        tn = (kc->topics.root == kc->topics.sentinel)
+             ? NULL : ngx_rbtree_min(kc->topics.root, kc->topics.sentinel);
+    }
+
+    for ( /* void */ ; tn; tn = ngx_rbtree_next(&kc->topics, tn)) {
+        t = (ngx_http_pubsub_kafka_topic_t *) tn;
+
+        if (t->partitions.root != t->partitions.sentinel) {
+            return (ngx_http_pubsub_kafka_part_t *)
+                       ngx_rbtree_min(t->partitions.root,
+                                      t->partitions.sentinel);
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
  * A NUL-terminated text of a name for answers and logs: printable ASCII
  * as is, '"' and '\\' and other bytes as \xNN, the first 256 bytes only.
  */

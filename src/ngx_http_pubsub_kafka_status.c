@@ -186,75 +186,59 @@ ngx_http_pubsub_kafka_status_partitions(u_char *p,
     ngx_http_pubsub_kafka_client_t *kc)
 {
     ngx_uint_t                       i, n, first;
-    ngx_rbtree_node_t               *tn, *pn;
     ngx_http_pubsub_kafka_part_t    *part;
     ngx_http_pubsub_kafka_topic_t   *t;
     ngx_http_pubsub_kafka_reader_t  *r;
 
-    if (kc->topics.root == kc->topics.sentinel) {
-        return p;
-    }
-
     first = 1;
 
-    for (tn = ngx_rbtree_min(kc->topics.root, kc->topics.sentinel);
-         tn;
-         tn = ngx_rbtree_next(&kc->topics, tn))
+    for (part = ngx_http_pubsub_kafka_part_next(kc, NULL);
+         part;
+         part = ngx_http_pubsub_kafka_part_next(kc, part))
     {
-        t = (ngx_http_pubsub_kafka_topic_t *) tn;
+        t = part->topic;
 
-        if (t->partitions.root == t->partitions.sentinel) {
-            continue;
+        n = 0;
+
+        for (i = 0; i < NGX_HTTP_PUBSUB_KAFKA_READERS; i++) {
+            r = &part->readers[i];
+            n += r->running;
         }
 
-        for (pn = ngx_rbtree_min(t->partitions.root, t->partitions.sentinel);
-             pn;
-             pn = ngx_rbtree_next(&t->partitions, pn))
-        {
-            part = (ngx_http_pubsub_kafka_part_t *) pn;
-
-            n = 0;
-
-            for (i = 0; i < NGX_HTTP_PUBSUB_KAFKA_READERS; i++) {
-                r = &part->readers[i];
-                n += r->running;
-            }
-
-            if (!first) {
-                *p++ = ',';
-            }
-
-            first = 0;
-
-            /* topic names are [a-zA-Z0-9._-]: nothing to escape */
-
-            p = ngx_sprintf(p, "{\"topic\":\"%V\",\"partition\":%D,"
-                            "\"readers\":%ui,\"starts\":%ui,"
-                            "\"seeks\":%ui,\"resumes\":%ui,"
-                            "\"lookups\":%ui,\"subscriptions\":%ui,"
-                            "\"low\":%L,\"high\":%L,\"reading\":[",
-                            &t->sn.str, part->id, n, part->starts,
-                            part->seeks, part->resumes,
-                            part->lookups, part->refs, part->low,
-                            part->high);
-
-            for (i = 0, n = 0; i < NGX_HTTP_PUBSUB_KAFKA_READERS; i++) {
-                r = &part->readers[i];
-
-                if (!r->running) {
-                    continue;
-                }
-
-                p = ngx_sprintf(p, "%s{\"first\":%L,\"next\":%L,"
-                                "\"messages\":%ui,\"tail\":%s,"
-                                "\"paused\":%s}",
-                                n++ ? "," : "", r->first, r->next,
-                                r->nmessages, r->tail ? "true" : "false",
-                                r->paused ? "true" : "false");
-            }
-
-            p = ngx_cpymem(p, "]}", 2);
+        if (!first) {
+            *p++ = ',';
         }
+
+        first = 0;
+
+        /* topic names are [a-zA-Z0-9._-]: nothing to escape */
+
+        p = ngx_sprintf(p, "{\"topic\":\"%V\",\"partition\":%D,"
+                        "\"readers\":%ui,\"starts\":%ui,"
+                        "\"seeks\":%ui,\"resumes\":%ui,"
+                        "\"lookups\":%ui,\"subscriptions\":%ui,"
+                        "\"low\":%L,\"high\":%L,\"reading\":[",
+                        &t->sn.str, part->id, n, part->starts,
+                        part->seeks, part->resumes,
+                        part->lookups, part->refs, part->low,
+                        part->high);
+
+        for (i = 0, n = 0; i < NGX_HTTP_PUBSUB_KAFKA_READERS; i++) {
+            r = &part->readers[i];
+
+            if (!r->running) {
+                continue;
+            }
+
+            p = ngx_sprintf(p, "%s{\"first\":%L,\"next\":%L,"
+                            "\"messages\":%ui,\"tail\":%s,"
+                            "\"paused\":%s}",
+                            n++ ? "," : "", r->first, r->next,
+                            r->nmessages, r->tail ? "true" : "false",
+                            r->paused ? "true" : "false");
+        }
+
+        p = ngx_cpymem(p, "]}", 2);
     }
 
     return p;
