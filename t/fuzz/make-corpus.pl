@@ -337,6 +337,10 @@ seed('connection', 'fragments-pieces',
                  . op_data(cf('close', ''), 1)));
 seed('connection', 'too-big',
      conn(cfg1 => 0x02, ops => op_data(cf('binary', $big))));
+seed('connection', 'default-limits',
+     conn(cfg1 => 0x03, ops => op_data(cf('binary', $big))));
+seed('connection', 'queue-size-refused',
+     conn(cfg1 => 0x0c, ops => op_data(cf('binary', $big))));
 seed('connection', 'limit-16',
      conn(cfg1 => 0x01,
           ops => op_data(req(sequence => 1, cmd_ping => { state => 'ab' }))
@@ -435,7 +439,7 @@ my $scenario = op_data($ping)
     . op_time(3) . op_data(cf('binary', substr($big, 0, 200), fin => 0))
     . op_data(cf('cont', substr($big, 200))) . op_backend(0);
 
-for my $fault (9 .. 11, 13 .. 15) {
+for my $fault (8 .. 11, 13 .. 15) {
     seed('connection', "fault-$fault",
          conn(cfg0 => 0x04, cfg1 => $fault << 4, ops => $scenario));
 }

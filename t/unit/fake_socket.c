@@ -251,6 +251,7 @@ fake_connection_release(void)
         fake_fatal("the connection is released open");
     }
 
+    free(c->ssl);
     free(c->read);
     free(c->write);
     free(c);

@@ -14,13 +14,15 @@
  *   byte 0   bits 0-1: 0-2 a valid handshake (three variants), 3 the
  *                      request from the input (below)
  *            bit 2: pubsub_ping_interval 1s      bit 3: idle timeout 3s
+ *                                                (set a level up)
  *            bit 4: pubsub_expires 5s            bit 5: the client reads
  *                   only what WINDOW ops let it (else all at once)
  *            bit 6: pubsub_max_inflight 2 (else 64)
  *            bit 7: bytes sent with the handshake (below)
- *   byte 1   bits 0-1: pubsub_max_message_size 4k, 16, 200, 64k
- *            bits 2-3: pubsub_output_queue_size 2k, 1k, 8k, 64k
- *            bits 4-7: 9 the worker is exiting already,
+ *   byte 1   bits 0-1: pubsub_max_message_size 4k, 16, 200, unset (1m)
+ *            bits 2-3: pubsub_output_queue_size 2k, 1k, 8k, 1023 (which
+ *                      the module's merge_loc_conf refuses)
+ *            bits 4-7: 8 a TLS connection, 9 the worker is exiting already,
  *                      10 send_header() fails, 11 TCP_NODELAY fails,
  *                      12 the n-th allocation fails (n: the next byte),
  *                      13 tcp_nodelay off, 14 adding a read event fails,
@@ -199,13 +201,63 @@ fuzz_handler(ngx_http_request_t *r, ngx_msec_t expires)
 /* ---------------------------------------------------------------------- */
 
 
+/*
+ * The location's WebSocket conf as nginx makes it: the module's own
+ * create_loc_conf and merge_loc_conf, with the directives the input sets
+ * (the rest from the defaults); NGX_DECLINED when nginx -t would refuse it.
+ */
+
+static ngx_int_t
+fuzz_ws_conf(ngx_uint_t cfg0, ngx_uint_t cfg1)
+{
+    char                       *rv;
+    ngx_conf_t                  cf;
+    ngx_http_module_t          *ctx;
+    ngx_http_pubsub_ws_conf_t  *parent, *child;
+
+    static size_t  max_message[] = { 4096, 16, 200, NGX_CONF_UNSET_SIZE };
+    static size_t  max_output[] = { 2048, 1024, 8192, 1023 };
+
+    ngx_memzero(&cf, sizeof(ngx_conf_t));
+    cf.pool = fake_create_pool(&fake_log);
+    cf.log = &fake_log;
+
+    ctx = ngx_http_pubsub_ws_module.ctx;
+
+    parent = ctx->create_loc_conf(&cf);
+    child = ctx->create_loc_conf(&cf);
+
+    if (parent == NULL || child == NULL) {
+        fake_fatal("create_loc_conf() failed");
+    }
+
+    child->max_message = max_message[cfg1 & 3];
+    child->max_output = max_output[(cfg1 >> 2) & 3];
+
+    if (cfg0 & 0x04) {
+        child->ping_interval = 1000;
+    }
+
+    if (cfg0 & 0x08) {
+        parent->idle_timeout = 3000;    /* inherited */
+    }
+
+    rv = ctx->merge_loc_conf(&cf, parent, child);
+
+    if (rv == NGX_CONF_OK) {
+        fuzz_wscf = *child;
+    }
+
+    fake_destroy_pool(cf.pool);
+
+    return rv == NGX_CONF_OK ? NGX_OK : NGX_DECLINED;
+}
+
+
 static void
 fuzz_config(ngx_uint_t cfg0, ngx_uint_t cfg1, fuzz_input_t *in)
 {
     ngx_uint_t  fault;
-
-    static size_t  max_message[] = { 4096, 16, 200, 65536 };
-    static size_t  max_output[] = { 2048, 1024, 8192, 65536 };
 
     ngx_memzero(&fuzz_clcf, sizeof(ngx_http_core_loc_conf_t));
     fuzz_clcf.send_timeout = 60000;
@@ -213,11 +265,6 @@ fuzz_config(ngx_uint_t cfg0, ngx_uint_t cfg1, fuzz_input_t *in)
     fuzz_clcf.tcp_nodelay = 1;
     fuzz_clcf.lingering_timeout = 5000;
     fuzz_clcf.lingering_time = 30000;
-
-    fuzz_wscf.max_message = max_message[cfg1 & 3];
-    fuzz_wscf.max_output = max_output[(cfg1 >> 2) & 3];
-    fuzz_wscf.ping_interval = (cfg0 & 0x04) ? 1000 : 0;
-    fuzz_wscf.idle_timeout = (cfg0 & 0x08) ? 3000 : 0;
 
     fake_registry.max_inflight = (cfg0 & 0x40) ? 2 : 64;
 
@@ -229,6 +276,17 @@ fuzz_config(ngx_uint_t cfg0, ngx_uint_t cfg1, fuzz_input_t *in)
     fault = cfg1 >> 4;
 
     switch (fault) {
+
+    case 8:
+        /* TLS: only c->ssl->buffer is the WebSocket's business */
+        fake_conn->ssl = calloc(1, sizeof(ngx_ssl_connection_t));
+
+        if (fake_conn->ssl == NULL) {
+            fake_fatal("out of memory");
+        }
+
+        fake_conn->ssl->buffer = 1;
+        break;
 
     case 9:
         ngx_exiting = 1;
@@ -311,11 +369,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fake_backend_reset();
     ngx_memzero(&fuzz, sizeof(fuzz_state_t));
 
-    c = fake_connection_create();
-    r = fake_request_create(c, fuzz_loc_conf);
-
     cfg0 = fuzz_byte(&in);
     cfg1 = fuzz_byte(&in);
+
+    if (fuzz_ws_conf(cfg0, cfg1) != NGX_OK) {
+        return 0;
+    }
+
+    c = fake_connection_create();
+    r = fake_request_create(c, fuzz_loc_conf);
 
     fuzz_config(cfg0, cfg1, &in);
 
