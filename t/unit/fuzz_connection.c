@@ -8,8 +8,9 @@
  * libFuzzer target: one client connection through the real handshake,
  * WebSocket and protocol code (ngx_http_pubsub_ws_handshake.c,
  * _websocket.c, _ws_output.c, _protocol.c, _codec.c, _ws_frame.c) on the
- * fake nginx runtime (fake_nginx.c), with the Kafka backend replaced by
- * fake_backend.c.  The input is a script:
+ * fake nginx runtime (fake_nginx.c and the files it names), with the
+ * Kafka backend replaced by fake_backend.c's; the client's requests and
+ * the checks of what it gets are fake_client.c's.  The input is a script:
  *
  *   byte 0   bits 0-1: 0-2 a valid handshake (three variants), 3 the
  *                      request from the input (below)
