@@ -4,6 +4,7 @@
 #   make test            run the regression suite (t/)
 #   make test-valgrind   the same with nginx under valgrind memcheck
 #   make run             start the gateway with an embedded broker
+#   make fuzz            run the libFuzzer targets (FUZZ_SECONDS=N each)
 
 SHELL       := /bin/bash
 NGINX_SRC   ?= /usr/share/nginx/src
@@ -15,15 +16,18 @@ MOCK        := $(BUILD)/pubsub-kafka-mock
 UNIT        := $(BUILD)/unit-tests
 CLI         := $(BUILD)/pubsub-cli
 BENCH       := $(BUILD)/pubsub-bench
+PURE_FUZZ   := frame request record
+FUZZ_BINS   := $(PURE_FUZZ:%=$(BUILD)/fuzz-%) $(BUILD)/fuzz-connection
+REPLAY_BINS := $(FUZZ_BINS:%=%-replay)
 PROVE_ARGS  ?= -r t
 
 CFLAGS_TOOLS = -O2 -g -W -Wall -Werror -Wno-unused-parameter
 
 SRCS := $(wildcard src/*.c src/*.h)
 
-.PHONY: all deps test test-valgrind run clean fuzz bench bench-smoke
+.PHONY: all deps test test-valgrind run clean fuzz fuzz-build bench bench-smoke
 
-all: deps $(MODULE) $(MOCK) $(UNIT) $(CLI) $(BENCH)
+all: deps $(MODULE) $(MOCK) $(UNIT) $(CLI) $(BENCH) $(REPLAY_BINS)
 
 deps:
 	@sh tools/deps.sh build
@@ -76,15 +80,63 @@ $(UNIT): t/unit/unit_tests.c $(SRCS) $(OBJS)/Makefile
 	$(CC) $(CFLAGS_TOOLS) $(PURE_INCS) -o $@ t/unit/unit_tests.c \
 	    $(PURE_SRCS) -lprotobuf-c
 
-# libFuzzer targets over the same pure functions (clang; not part of CI)
-fuzz: $(OBJS)/Makefile
-	clang -g -O1 -fsanitize=fuzzer,address,undefined $(PURE_INCS) \
-	    -o $(BUILD)/fuzz-frame t/unit/fuzz_frame.c $(PURE_SRCS) -lprotobuf-c
-	clang -g -O1 -fsanitize=fuzzer,address,undefined $(PURE_INCS) \
-	    -o $(BUILD)/fuzz-request t/unit/fuzz_request.c $(PURE_SRCS) \
-	    -lprotobuf-c
-	@echo "run: build/fuzz-frame -max_total_time=60" \
-	      "build/fuzz-request -max_total_time=60"
+# Fuzz targets (t/unit/fuzz_*.c): the frame parser, the request decoder,
+# the record encoder, and a connection through the handshake, WebSocket
+# and protocol layers on a fake nginx runtime with a fake backend
+# (t/unit/fake_nginx.c, fake_backend.c).  "make fuzz-build" builds them
+# with clang's libFuzzer, ASan and UBSan; "make fuzz" runs each for
+# FUZZ_SECONDS (or FUZZ_RUNS inputs) on its corpus, t/fuzz/corpus/<target>
+# (tools/fuzz.sh).  make builds each without libFuzzer too, with the
+# compiler of the rest (build/fuzz-<target>-replay, t/unit/fuzz_replay.c):
+# t/031-fuzz-corpus.t replays the corpora through the real code with them.
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS    ?=
+FUZZ_TARGETS ?= frame request record connection
+FUZZ_CC      ?= clang
+FUZZ_CFLAGS  := -g -O1 -fsanitize=fuzzer,address,undefined \
+                -fno-sanitize-recover=all -W -Wall -Wno-unused-parameter
+
+
+# the connection target: the layers 2-3 and what stands in for nginx
+HTTP_INCS := $(PURE_INCS) -I $(NGINX_SRC)/src/event/modules \
+             -I $(NGINX_SRC)/src/http -I $(NGINX_SRC)/src/http/modules \
+             -I $(NGINX_SRC)/src/http/v2 -I t/unit
+FAKE_SRCS := t/unit/fake_nginx.c t/unit/fake_log.c t/unit/fake_core.c \
+             t/unit/fake_socket.c t/unit/fake_http.c t/unit/fake_backend.c \
+             t/unit/fake_commands.c t/unit/fake_answers.c t/unit/fake_client.c \
+             t/unit/fake_metrics.c
+FAKE_DEPS := $(FAKE_SRCS) t/unit/fake_nginx.h t/unit/fake_backend.h \
+             t/unit/fake_client.h
+CONN_SRCS := $(PURE_SRCS) src/ngx_http_pubsub_ws_handshake.c \
+             src/ngx_http_pubsub_websocket.c src/ngx_http_pubsub_ws_output.c \
+             src/ngx_http_pubsub_ws_metrics.c src/ngx_http_pubsub_protocol.c \
+             src/ngx_http_pubsub_protocol_metrics.c $(FAKE_SRCS)
+
+$(PURE_FUZZ:%=$(BUILD)/fuzz-%): $(BUILD)/fuzz-%: t/unit/fuzz_%.c $(SRCS) \
+                                $(OBJS)/Makefile
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(PURE_INCS) -o $@ $< $(PURE_SRCS) -lprotobuf-c
+
+$(BUILD)/fuzz-connection: t/unit/fuzz_connection.c $(FAKE_DEPS) $(SRCS) \
+                          $(OBJS)/Makefile
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(HTTP_INCS) -o $@ $< $(CONN_SRCS) -lprotobuf-c
+
+$(PURE_FUZZ:%=$(BUILD)/fuzz-%-replay): $(BUILD)/fuzz-%-replay: \
+        t/unit/fuzz_%.c t/unit/fuzz_replay.c $(SRCS) $(OBJS)/Makefile
+	$(CC) $(CFLAGS_TOOLS) $(PURE_INCS) -o $@ $< t/unit/fuzz_replay.c \
+	    $(PURE_SRCS) -lprotobuf-c
+
+$(BUILD)/fuzz-connection-replay: t/unit/fuzz_connection.c \
+        t/unit/fuzz_replay.c $(FAKE_DEPS) $(SRCS) $(OBJS)/Makefile
+	$(CC) $(CFLAGS_TOOLS) $(HTTP_INCS) -o $@ $< t/unit/fuzz_replay.c \
+	    $(CONN_SRCS) -lprotobuf-c
+
+fuzz-build:
+	@sh tools/deps.sh fuzz
+	$(MAKE) $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_RUNS=$(FUZZ_RUNS) \
+	    bash tools/fuzz.sh $(FUZZ_TARGETS)
 
 test: all
 	@sh tools/deps.sh test

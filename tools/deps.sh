@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages a group of make targets needs, and only those
 # that are missing, saying what it installs.
-# Usage: deps.sh build|test|run|valgrind|bench|deb
+# Usage: deps.sh build|test|run|valgrind|bench|deb|fuzz
 
 set -e
 
@@ -14,6 +14,8 @@ test="$build kcat curl libtest-base-perl libtext-diff-perl
 # "make deb": the build plus debian/control's Build-Depends (dpkg-buildpackage
 # also wants build-essential) and lintian for tools/deb-check.sh
 deb="$build build-essential debhelper dpkg-dev lintian"
+# "make fuzz": libFuzzer and the sanitizers' runtimes come with clang's
+fuzz="$build clang libclang-rt-14-dev"
 
 case "$1" in
 build|run) want="$build" ;;
@@ -21,7 +23,9 @@ test)      want="$test" ;;
 valgrind)  want="$test valgrind" ;;
 bench)     want="$build python3" ;;
 deb)       want="$deb" ;;
-*)         echo "usage: $0 build|test|run|valgrind|bench|deb" >&2; exit 2 ;;
+fuzz)      want="$fuzz" ;;
+*)         echo "usage: $0 build|test|run|valgrind|bench|deb|fuzz" >&2
+           exit 2 ;;
 esac
 
 missing=
