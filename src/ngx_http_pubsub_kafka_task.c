@@ -22,6 +22,17 @@ static void ngx_http_pubsub_kafka_task_handler(void *data, ngx_log_t *log);
 static void ngx_http_pubsub_kafka_task_event(ngx_event_t *ev);
 
 
+/* the longest a worker's exit waits for a task a pool thread runs */
+#define NGX_HTTP_PUBSUB_KAFKA_EXIT_WAIT  60000
+
+
+/* tasks pool threads run now, of every client: for worker exit */
+static ngx_atomic_t  ngx_http_pubsub_kafka_running;
+
+/* tasks a pool may still hold at worker exit: never freed */
+static ngx_queue_t   ngx_http_pubsub_kafka_left;
+
+
 ngx_http_pubsub_kafka_task_t *
 ngx_http_pubsub_kafka_task_alloc(ngx_http_pubsub_kafka_client_t *kc,
     size_t size, ngx_http_pubsub_kafka_task_pt run,
@@ -87,7 +98,8 @@ ngx_http_pubsub_kafka_task_post(ngx_http_pubsub_kafka_task_t *t)
 /*
  * Runs in a pool thread.  Once the worker is on its way out, queued work
  * is skipped: nginx waits for every queued task before the worker exits,
- * and a look-up of a dead broker takes pubsub_kafka_timeout.
+ * and a look-up of a dead broker takes pubsub_kafka_timeout.  The count
+ * of tasks running is what the exit waits for.
  */
 
 static void
@@ -95,12 +107,16 @@ ngx_http_pubsub_kafka_task_handler(void *data, ngx_log_t *log)
 {
     ngx_http_pubsub_kafka_task_t *t = data;
 
+    (void) ngx_atomic_fetch_add(&ngx_http_pubsub_kafka_running, 1);
+
     if (ngx_quit || ngx_terminate || ngx_exiting) {
         t->skipped = 1;
-        return;
+
+    } else {
+        t->run(t);
     }
 
-    t->run(t);
+    (void) ngx_atomic_fetch_add(&ngx_http_pubsub_kafka_running, -1);
 }
 
 
@@ -118,19 +134,50 @@ ngx_http_pubsub_kafka_task_event(ngx_event_t *ev)
 }
 
 
-/* worker exit: the pool has stopped, tasks left never finished */
+/*
+ * Worker exit.  nginx's thread pools stop first, running what is queued
+ * (our tasks skip their work by then) and the tasks running; unless a
+ * pool's queue was full: then its threads go on, and a task running may
+ * use the librdkafka handles this exit destroys next.  So it is waited
+ * for; its librdkafka calls are bounded by their own timeouts.  No task
+ * that went to a pool is freed: a thread may touch it still.
+ */
 
 void
 ngx_http_pubsub_kafka_tasks_free(ngx_http_pubsub_kafka_client_t *kc)
 {
-    ngx_queue_t                   *q;
-    ngx_http_pubsub_kafka_task_t  *t;
+    ngx_msec_t  waited;
 
-    while (!ngx_queue_empty(&kc->tasks)) {
-        q = ngx_queue_head(&kc->tasks);
-        ngx_queue_remove(q);
-        t = ngx_queue_data(q, ngx_http_pubsub_kafka_task_t, queue);
-        ngx_free(t);
+    /* the tasks of every client: they all go with this exit */
+
+    for (waited = 0;
+         ngx_http_pubsub_kafka_running
+         && waited < NGX_HTTP_PUBSUB_KAFKA_EXIT_WAIT;
+         waited += 10)
+    {
+        ngx_msleep(10);
+    }
+
+    if (ngx_http_pubsub_kafka_running) {
+        ngx_log_error(NGX_LOG_ALERT, kc->log, 0,
+                      "pubsub: kafka %V: a blocking call in the thread "
+                      "pool still runs after %M ms, exiting",
+                      &kc->cluster->brokers, waited);
+
+    } else if (waited) {
+        ngx_log_error(NGX_LOG_NOTICE, kc->log, 0,
+                      "pubsub: kafka %V: exit waited %M ms for a blocking "
+                      "call in the thread pool", &kc->cluster->brokers,
+                      waited);
+    }
+
+    if (ngx_http_pubsub_kafka_left.next == NULL) {
+        ngx_queue_init(&ngx_http_pubsub_kafka_left);
+    }
+
+    if (!ngx_queue_empty(&kc->tasks)) {
+        ngx_queue_add(&ngx_http_pubsub_kafka_left, &kc->tasks);
+        ngx_queue_init(&kc->tasks);
     }
 
     kc->ntasks = 0;
