@@ -185,16 +185,39 @@ mock_cmd('down 1');
 
 
 === TEST 7: the socket closes with reports pending: they are dropped when they come; the records are stored
+--- config eval
+$::CONFIG . <<'EOF';
+    location = /status {
+        pubsub_kafka_status;
+    }
+EOF
 --- ws_code
+use JSON::PP ();
+my $slow = use_valgrind() ? 5 : 1;
 mock_cmd('rtt 1 300');
 $ws->send_req(sequence => 300 + $_, cmd_kafka_produce =>
     { topic => 't', partition => 0, value => "p$_" }) for 1 .. 20;
-sleep 0.1;
+# every record with the producer, none answered yet: then the client goes
+my $deadline = time + 10 * $slow;
+my $produced = 0;
+while (time < $deadline) {
+    my $st = JSON::PP::decode_json(http_get('/status')->{body});
+    $produced = $st->{clients}[0]{produced} // 0;
+    last if $produced >= 20;
+    sleep 0.05;
+}
 $ws->close;
-sleep 1;
 mock_cmd('rtt 1 0');
-[ mock_cmd('wm t 0') ];
+my $wm;
+$deadline = time + 10 * $slow;
+while (time < $deadline) {
+    $wm = mock_cmd('wm t 0');
+    last if $wm eq 'ok 0 20';
+    sleep 0.1;
+}
+[ "handed to the producer: $produced", $wm ];
 --- ws_response
+handed to the producer: 20
 ok 0 20
 
 
