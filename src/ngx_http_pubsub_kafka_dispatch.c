@@ -188,7 +188,8 @@ ngx_http_pubsub_kafka_dispatch_waiter(ngx_http_pubsub_kafka_waiter_t *w)
             continue;
         }
 
-        if (ngx_http_pubsub_kafka_reader_start(r, o, tail == NULL && o >= p->high)
+        if (ngx_http_pubsub_kafka_reader_start(r, o,
+                                               tail == NULL && o >= p->high)
             != NGX_OK)
         {
             w->fail(w, "failed to start reading", RD_KAFKA_RESP_ERR__FAIL);

@@ -110,9 +110,9 @@ ngx_http_pubsub_kafka_cmd_client(ngx_http_pubsub_cmd_t *cmd, ngx_uint_t ext,
         reason = "invalid topic name";
 
     } else if (ngx_http_pubsub_kafka_allowed(cmd,
-                                (cmd->command->flags & NGX_HTTP_PUBSUB_CMD_WRITE)
-                                ? NGX_HTTP_PUBSUB_KAFKA_WRITE
-                                : NGX_HTTP_PUBSUB_KAFKA_READ,
+                               (cmd->command->flags & NGX_HTTP_PUBSUB_CMD_WRITE)
+                               ? NGX_HTTP_PUBSUB_KAFKA_WRITE
+                               : NGX_HTTP_PUBSUB_KAFKA_READ,
                                 (u_char *) topic, len)
                != NGX_OK)
     {

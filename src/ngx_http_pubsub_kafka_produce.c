@@ -140,9 +140,9 @@ ngx_http_pubsub_kafka_produce(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
         ngx_http_pubsub_kafka_metric(NGX_HTTP_PUBSUB_KAFKA_M_PRODUCE_FAILED, 1);
 
         (void) ngx_http_pubsub_send_error(cmd,
-                                         ngx_http_pubsub_kafka_produce_code(err),
-                                         "failed to produce, topic: %s, "
-                                         "partition: %D, err: %s", kp->topic,
+                                        ngx_http_pubsub_kafka_produce_code(err),
+                                        "failed to produce, topic: %s, "
+                                        "partition: %D, err: %s", kp->topic,
                                          partition, rd_kafka_err2name(err));
         return NGX_OK;
     }
@@ -286,6 +286,7 @@ ngx_http_pubsub_kafka_report(ngx_http_pubsub_kafka_client_t *kc,
     const rd_kafka_message_t *m)
 {
     const char                      *topic;
+    ngx_uint_t                       maybe;
     ngx_http_pubsub_cmd_t           *cmd;
     rd_kafka_resp_err_t              err;
     KafkaProduceResp                 pr = KAFKA_PRODUCE_RESP__INIT;
@@ -331,14 +332,15 @@ ngx_http_pubsub_kafka_report(ngx_http_pubsub_kafka_client_t *kc,
                       "failed: %s", topic, m->partition,
                       rd_kafka_err2str(err));
 
+        maybe = (rd_kafka_message_status(m)
+                 == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED);
+
         (void) ngx_http_pubsub_send_error(cmd,
-                                         ngx_http_pubsub_kafka_produce_code(err),
-                                         "failed to produce, topic: %s, "
-                                         "partition: %D, err: %s%s", topic,
-                                         m->partition, rd_kafka_err2name(err),
-                                         (rd_kafka_message_status(m)
-                                          == RD_KAFKA_MSG_STATUS_POSSIBLY_PERSISTED)
-                                         ? " (it may be stored)" : "");
+                                        ngx_http_pubsub_kafka_produce_code(err),
+                                        "failed to produce, topic: %s, "
+                                        "partition: %D, err: %s%s", topic,
+                                        m->partition, rd_kafka_err2name(err),
+                                        maybe ? " (it may be stored)" : "");
     } else {
         pr.partition = m->partition;
         pr.offset = m->offset;

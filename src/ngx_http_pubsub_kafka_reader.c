@@ -104,7 +104,8 @@ ngx_http_pubsub_kafka_reader_start(ngx_http_pubsub_kafka_reader_t *r,
 
 
 ngx_int_t
-ngx_http_pubsub_kafka_reader_seek(ngx_http_pubsub_kafka_reader_t *r, int64_t offset)
+ngx_http_pubsub_kafka_reader_seek(ngx_http_pubsub_kafka_reader_t *r,
+    int64_t offset)
 {
     rd_kafka_resp_err_t              err;
     ngx_http_pubsub_kafka_part_t    *p;

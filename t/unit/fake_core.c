@@ -4,8 +4,10 @@
  */
 
 
-/* The fake nginx runtime (see fake_nginx.c): memory (pools that free all they hold), strings,
- * base64, SHA-1. */
+/*
+ * The fake nginx runtime (see fake_nginx.c): memory (pools that free all
+ * they hold), strings, base64, SHA-1.
+ */
 
 
 #include <ngx_config.h>

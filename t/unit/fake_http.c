@@ -4,9 +4,11 @@
  */
 
 
-/* The fake nginx runtime (see fake_nginx.c): the request's life as nginx 1.22 runs it in the
- * content phase and after: cleanups, finalization, termination, the
- * count, lingering close, the request handler. */
+/*
+ * The fake nginx runtime (see fake_nginx.c): the request's life as nginx
+ * 1.22 runs it in the content phase and after: cleanups, finalization,
+ * termination, the count, lingering close, the request handler.
+ */
 
 
 #include <ngx_config.h>

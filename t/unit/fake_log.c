@@ -4,7 +4,10 @@
  */
 
 
-/* The fake nginx runtime (see fake_nginx.c): the log, and the formats nginx's logs use. */
+/*
+ * The fake nginx runtime (see fake_nginx.c): the log, and the formats
+ * nginx's logs use.
+ */
 
 
 #include <ngx_config.h>

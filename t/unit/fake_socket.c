@@ -4,8 +4,10 @@
  */
 
 
-/* The fake nginx runtime (see fake_nginx.c): the client connection and its socket, scripted by
- * the fuzz input. */
+/*
+ * The fake nginx runtime (see fake_nginx.c): the client connection and
+ * its socket, scripted by the fuzz input.
+ */
 
 
 #include <ngx_config.h>
