@@ -15,15 +15,16 @@ MOCK        := $(BUILD)/pubsub-kafka-mock
 UNIT        := $(BUILD)/unit-tests
 CLI         := $(BUILD)/pubsub-cli
 BENCH       := $(BUILD)/pubsub-bench
+SOAK        := $(BUILD)/pubsub-soak
 PROVE_ARGS  ?= -r t
 
 CFLAGS_TOOLS = -O2 -g -W -Wall -Werror -Wno-unused-parameter
 
 SRCS := $(wildcard src/*.c src/*.h)
 
-.PHONY: all deps test test-valgrind run clean fuzz bench bench-smoke
+.PHONY: all deps test test-valgrind run clean fuzz bench bench-smoke soak
 
-all: deps $(MODULE) $(MOCK) $(UNIT) $(CLI) $(BENCH)
+all: deps $(MODULE) $(MOCK) $(UNIT) $(CLI) $(BENCH) $(SOAK)
 
 deps:
 	@sh tools/deps.sh build
@@ -64,6 +65,17 @@ $(BENCH): $(BENCH_SRCS) bench/bench.h tools/pubsub_client.c \
 	    -I bench -o $@ $(BENCH_SRCS) tools/pubsub_client.c \
 	    $(OBJS)/ngx_http_pubsub_kafka_proto/pubsub.pb-c.c \
 	    -lrdkafka -lprotobuf-c -lm
+
+# the fault-and-load harness (soak/): WebSocket clients on
+# tools/pubsub_client.c, a librdkafka producer and the final read of Kafka
+SOAK_SRCS := soak/soak.c soak/soak_conn.c soak/soak_kafka.c soak/soak_util.c
+
+$(SOAK): $(SOAK_SRCS) soak/soak.h tools/pubsub_client.c \
+         tools/pubsub_client.h $(OBJS)/Makefile
+	$(CC) $(CFLAGS_TOOLS) -I $(OBJS)/ngx_http_pubsub_kafka_proto -I tools \
+	    -I soak -o $@ $(SOAK_SRCS) tools/pubsub_client.c \
+	    $(OBJS)/ngx_http_pubsub_kafka_proto/pubsub.pb-c.c \
+	    -lrdkafka -lprotobuf-c
 
 # unit tests of the frame parser and the request decoder: plain C over bytes
 PURE_SRCS := src/ngx_http_pubsub_ws_frame.c src/ngx_http_pubsub_codec.c \
