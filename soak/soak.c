@@ -131,6 +131,7 @@ static struct {
     int64_t                  cycles_started;
     int64_t                  cycles_done;
     int64_t                  cycles_failed;
+    int                      websockets; /* the status page's, at start */
 } soak;
 
 
@@ -254,6 +255,7 @@ main(int argc, char **argv)
     }
 
     rss[1] = soak_rss_kb(cf.pid);
+    soak.websockets = soak_status_websockets();
 
     /* the run */
 
@@ -1301,7 +1303,7 @@ soak_report(soak_log_t *logs, const char *err, long *rss)
 
         for (i = 0; i < 100; i++) {
             ws = soak_status_websockets();
-            if (ws == -1 || ws == soak.nclients) {
+            if (ws == -1 || ws == soak.websockets) {
                 break;
             }
             usleep(100000);
@@ -1309,14 +1311,14 @@ soak_report(soak_log_t *logs, const char *err, long *rss)
 
         fprintf(f, "\"cycles\":{\"planned\":%d,\"started\":%lld,"
                 "\"subscribed\":%lld,\"failed\":%lld},"
-                "\"websockets_after\":%d,\"clients\":%d,",
+                "\"websockets_before\":%d,\"websockets_after\":%d,",
                 cf.cycles, (long long) soak.cycles_started,
                 (long long) soak.cycles_done, (long long) soak.cycles_failed,
-                ws, soak.nclients);
+                soak.websockets, ws);
         soak_json_errors(f, "storm_errors", &soak.storm_errors);
         fputc(',', f);
 
-        ok &= (ws == -1 || ws == soak.nclients);
+        ok &= (ws == soak.websockets);
     }
 
     /* worker memory, KiB */

@@ -30,6 +30,7 @@ our $CONFIG = <<'EOF';
     location = /kafka {
         pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
         pubsub_kafka_write soak;
+        pubsub_kafka_groups soak-*;
         pubsub_kafka_buffer_size 16m;
     }
 
@@ -159,9 +160,99 @@ sub verdict {
         subscribe_errors fetch_errors produce_errors);
     push @lines, "undocumented errors $undoc";
     push @lines, "websockets after the storm "
-        . ($r->{websockets_after} == $r->{clients} ? 'as before' : 'differ')
+        . ($r->{websockets_after} == $r->{websockets_before}
+           ? 'as before' : 'differ')
         if defined $r->{websockets_after};
     return \@lines;
+}
+
+
+# ---------------------------------------------------------------------------
+# Worker death: clients as child processes whose stdout lines are read
+
+our $NODE = $ENV{NODE} || 'node';
+our @NODE_WS = `$NODE -e "process.stdout.write(typeof WebSocket)" 2>/dev/null`
+    eq 'function' ? () : ('--experimental-websocket');
+our $CLI = "$Test::PubSub::REPO/build/pubsub-cli";
+our $RUNS = 0;
+
+# the commands of the clients
+sub js_client {
+    return ($NODE, @NODE_WS,
+            "$Test::PubSub::REPO/t/browser/js-client-reconnect.mjs");
+}
+sub cli_client { return $CLI }
+
+# a client started with its stdout a pipe (stderr in logs/)
+sub client_start {
+    my (@cmd) = @_;
+    my $err = servroot() . '/logs/client-' . ++$RUNS . '.stderr';
+    pipe my $r, my $w or die "pipe: $!\n";
+    my $pid = spawn(\@cmd, stdout => $w, stderr => $err);
+    close $w;
+    $r->blocking(0);
+    return { pid => $pid, out => $r, buf => '', lines => [], eof => 0,
+             err => $err, cmd => "@cmd" };
+}
+
+# reads what the client printed, until it printed $n lines in all (or
+# ended), at most $timeout s
+sub client_read {
+    my ($h, $n, $timeout) = @_;
+    my $deadline = time + $timeout;
+    while (@{ $h->{lines} } < $n && !$h->{eof}) {
+        my $left = $deadline - time;
+        last if $left <= 0;
+        my $rin = '';
+        vec($rin, fileno $h->{out}, 1) = 1;
+        select(my $rout = $rin, undef, undef, $left) or next;
+        my $got = sysread $h->{out}, my $chunk, 65536;
+        next if !defined $got;
+        $h->{eof} = 1 if $got == 0;
+        $h->{buf} .= $chunk if $got;
+        push @{ $h->{lines} }, $1 while $h->{buf} =~ s/\A(.*?)\n//;
+    }
+    return scalar @{ $h->{lines} };
+}
+
+# waits for its end: "exit N"
+sub client_finish {
+    my ($h, $timeout) = @_;
+    client_read($h, 1e9, $timeout);
+    my $status = wait_child($h->{pid}, 5);
+    unless (defined $status) {
+        stop_child($h->{pid}, 'KILL', 5);
+        die "$h->{cmd} did not end; stderr: " . read_file($h->{err});
+    }
+    return $status >> 8;
+}
+
+# what a client's message lines show: each partition of @$parts from 0 to
+# $n - 1, once each, in order, with the values the mock produced
+sub stream_verdict {
+    my ($name, $h, $parts, $n, $status) = @_;
+    my (%next, @bad);
+    my $re = qr/"partition":(\d+),"offset":(\d+)[^}]*?"value":"([^"]*)"/;
+    for my $line (@{ $h->{lines} }) {
+        my ($p, $o, $v) = $line =~ $re;
+        ($p, $o, $v) = ($parts->[0],
+                        $line =~ /^\{"offset":(\d+),.*"value":"([^"]*)"/)
+            unless defined $p;
+        next unless defined $o;
+        my $want = $next{$p} // 0;
+        push @bad, "partition $p: $o after " . ($want - 1) if $o != $want;
+        push @bad, "partition $p offset $o: '$v'" if $v ne "m$p-$o";
+        $next{$p} = $o + 1;
+    }
+    my @lines = ("$name: exit $status");
+    for my $p (@$parts) {
+        my $at = $next{$p} // 0;
+        push @lines, "$name: partition $p "
+            . ($at == $n ? 'complete' : "ends at $at of $n");
+    }
+    splice @bad, 3 if @bad > 3;
+    push @lines, "$name: " . (@bad ? "wrong: @bad" : 'each once, in order');
+    return @lines;
 }
 
 run_tests();
@@ -195,3 +286,133 @@ gateway acked missing 0 wrong 0
 direct acked missing 0 wrong 0
 stored twice 0
 undocumented errors 0
+
+
+
+=== TEST 2: slow and stopped readers: some subscribers of a partition stop reading and granting credit, then resume with no gap; the others go on
+--- kafka
+topic: soak 1
+--- ws_code
+my ($d, $subs, $stopped, $rate, $base, $stop) =
+    sizes([35, 10000, 1000, 1000, 10, 20], [7, 300, 30, 200, 2, 3]);
+my $r = soak('readers', '--', '--partitions', 1, '--subscribers', $subs,
+             '--stopped', $stopped, '--rate', $rate, '--duration', $d,
+             '--baseline', $base, '--stop-for', $stop, '--window', 64,
+             '--value-size', 40);
+verdict($r);
+--- ws_response
+ok true
+error ''
+push complete all lost 0 duplicated 0 out_of_order 0
+push stopped complete all
+direct acked missing 0 wrong 0
+stored twice 0
+undocumented errors 0
+
+
+
+=== TEST 3: connection storm: connect / subscribe / close cycles from several source addresses while subscribers stream; they see no error, the worker ends with their connections only
+--- kafka
+topic: soak 2
+--- ws_code
+my ($d, $cycles, $subs, $rate) = sizes([60, 20000, 100, 200],
+                                       [4, 400, 20, 100]);
+my $r = soak('storm', '--', '--partitions', 2, '--subscribers', $subs,
+             '--rate', $rate, '--duration', $d, '--cycles', $cycles,
+             '--concurrency', 64, '--status', '/status',
+             '--sources', join(',', map { "127.0.0.$_" } 2 .. 9));
+my $lines = verdict($r);
+push @$lines, "cycles subscribed " . ($r->{cycles}{subscribed}
+    == $r->{cycles}{planned} ? 'all' : $r->{cycles}{subscribed});
+$lines;
+--- ws_response
+ok true
+error ''
+push complete all lost 0 duplicated 0 out_of_order 0
+direct acked missing 0 wrong 0
+stored twice 0
+undocumented errors 0
+websockets after the storm as before
+cycles subscribed all
+
+
+
+=== TEST 4: worker death: kill -9 of the worker mid-stream; the master starts another; pubsub-cli (subscribe and tail) and the JS client reconnect and resume with no loss or duplicate
+--- kafka
+topic: soak 2
+--- no_check_alerts
+--- error_log
+exited on signal 9
+--- ws_code
+my ($n) = sizes([500], [30]);
+my $url = 'ws://127.0.0.1:' . server_port() . '/kafka';
+my $produce = sub {
+    my ($from) = @_;
+    for my $p (0, 1) {
+        for my $i ($from .. $from + $n - 1) {
+            my $a = mock_cmd("produce soak $p m$p-$i");
+            die "mock: $a\n" unless $a =~ /^ok/;
+        }
+    }
+};
+$produce->(0);
+my $total = 4 * $n;
+my @clients = (
+    [ 'cli subscribe', client_start(cli_client(), '-t', 5, $url, 'subscribe', 'soak',
+          '--all', '--from', 'earliest', '--window', 16, '--reconnect',
+          '--count', $total) ],
+    [ 'cli tail', client_start(cli_client(), '-t', 5, $url, 'tail', 'soak', 1,
+          '--from', 'earliest', '--reconnect', '--count', 2 * $n) ],
+    [ 'js positions', client_start(js_client(), $url, 'soak', $total) ],
+    [ 'js group', client_start(js_client(), $url, 'soak', $total,
+                               'soak-g') ],
+);
+# every client has had the first half of the messages before the kill
+for my $c (@clients) {
+    my $want = ($c->[0] eq 'cli tail') ? $n : 2 * $n
+                                              + ($c->[0] =~ /^cli/ ? 1 : 0);
+    client_read($c->[1], $want, 20) >= $want
+        or die "$c->[0] got " . scalar(@{ $c->[1]{lines} }) . " lines\n";
+}
+my $master = nginx_pid();
+my $old = worker_pid();
+kill 'KILL', $old;
+my $new;
+for (1 .. 100) {
+    ($new) = grep { $_ != $old } child_pids($master);
+    last if $new;
+    sleep 0.1;
+}
+my @out = ('worker replaced: ' . ($new ? 'yes' : 'no'));
+$produce->($n);
+for my $c (@clients) {
+    my $status = client_finish($c->[1], 60);
+    my $parts = ($c->[0] eq 'cli tail') ? [1] : [0, 1];
+    push @out, stream_verdict($c->[0], $c->[1], $parts, 2 * $n, $status);
+    my $again = ($c->[0] =~ /^js/)
+        ? grep { /^reconnected/ } @{ $c->[1]{lines} }
+        : read_file($c->[1]{err}) =~ /reconnecting/;
+    push @out, "$c->[0]: reconnected " . ($again ? 'yes' : 'no');
+}
+\@out;
+--- ws_response
+worker replaced: yes
+cli subscribe: exit 0
+cli subscribe: partition 0 complete
+cli subscribe: partition 1 complete
+cli subscribe: each once, in order
+cli subscribe: reconnected yes
+cli tail: exit 0
+cli tail: partition 1 complete
+cli tail: each once, in order
+cli tail: reconnected yes
+js positions: exit 0
+js positions: partition 0 complete
+js positions: partition 1 complete
+js positions: each once, in order
+js positions: reconnected yes
+js group: exit 0
+js group: partition 0 complete
+js group: partition 1 complete
+js group: each once, in order
+js group: reconnected yes
