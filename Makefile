@@ -75,7 +75,7 @@ $(SOAK): $(SOAK_SRCS) soak/soak.h tools/pubsub_client.c \
 	$(CC) $(CFLAGS_TOOLS) -I $(OBJS)/ngx_http_pubsub_kafka_proto -I tools \
 	    -I soak -o $@ $(SOAK_SRCS) tools/pubsub_client.c \
 	    $(OBJS)/ngx_http_pubsub_kafka_proto/pubsub.pb-c.c \
-	    -lrdkafka -lprotobuf-c
+	    -lrdkafka -lprotobuf-c -lm
 
 # unit tests of the frame parser and the request decoder: plain C over bytes
 PURE_SRCS := src/ngx_http_pubsub_ws_frame.c src/ngx_http_pubsub_codec.c \
@@ -118,6 +118,13 @@ bench: all
 bench-smoke: all
 	@sh tools/deps.sh bench
 	bash bench/run.sh --smoke
+
+# the fault-and-load scenarios of t/070-soak.t at full size (about 8
+# minutes): reports in soak/results/, a summary of the newest at the end
+soak: all
+	@sh tools/deps.sh test
+	SOAK_FULL=1 prove t/070-soak.t
+	@perl soak/summary.pl soak/results
 
 # Debian packages (debian/): libnginx-mod-http-pubsub-kafka and pubsub-cli,
 # version from debian/changelog, into build/deb/.  dpkg-buildpackage writes

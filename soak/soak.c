@@ -99,6 +99,7 @@ static struct {
     int                      concurrency;
     int                      pid;
     double                   drain;
+    double                   warmup;
 } cf;
 
 
@@ -131,7 +132,9 @@ static struct {
     int64_t                  cycles_started;
     int64_t                  cycles_done;
     int64_t                  cycles_failed;
-    int                      websockets; /* the status page's, at start */
+    long                     websockets; /* the status page's, at start */
+    long                     window[2];  /* its window_bytes, around */
+    double                   storm_seconds;
 } soak;
 
 
@@ -167,7 +170,7 @@ static int soak_check_records(soak_log_t *logs, FILE *f);
 static int soak_check_streams(FILE *f, int kind, const char *name,
     soak_log_t *logs);
 static int soak_cmp_u64(const void *a, const void *b);
-static int soak_status_websockets(void);
+static long soak_status(const char *name);
 
 
 static void
@@ -194,10 +197,7 @@ main(int argc, char **argv)
     signal(SIGINT, soak_signal);
     signal(SIGTERM, soak_signal);
 
-    if (soak_loop_init(cf.url, cf.sources) != 0
-        || soak_hist_init(&soak.lat_base) != 0
-        || soak_hist_init(&soak.lat_stop) != 0)
-    {
+    if (soak_loop_init(cf.url, cf.sources) != 0) {
         return 2;
     }
 
@@ -255,7 +255,7 @@ main(int argc, char **argv)
     }
 
     rss[1] = soak_rss_kb(cf.pid);
-    soak.websockets = soak_status_websockets();
+    soak.websockets = soak_status("websockets");
 
     /* the run */
 
@@ -264,12 +264,16 @@ main(int argc, char **argv)
 
     while (!soak_stop) {
         now = soak_now();
+        t = now - soak.start;
 
-        if (now - soak.start >= cf.duration) {
+        /* a storm that fell behind its pace goes on, up to 3 times */
+
+        if (t >= cf.warmup + cf.duration
+            && (soak.cycles_started >= cf.cycles
+                || t >= cf.warmup + 3 * cf.duration))
+        {
             break;
         }
-
-        t = now - soak.start;
 
         if (cf.stopped) {
             if (soak.phase == 0 && t >= cf.baseline / 4) {
@@ -277,12 +281,14 @@ main(int argc, char **argv)
 
             } else if (soak.phase == 1 && t >= cf.baseline) {
                 rss[2] = soak_rss_kb(cf.pid);
+                soak.window[0] = soak_status("window_bytes");
                 soak_set_stopped(1);
                 soak.phase = 2;
 
             } else if (soak.phase == 2) {
                 if (t >= cf.baseline + cf.stop_for) {
                     rss[3] = soak_rss_kb(cf.pid);
+                    soak.window[1] = soak_status("window_bytes");
                     soak_set_stopped(0);
                     soak.phase = 3;
 
@@ -294,8 +300,9 @@ main(int argc, char **argv)
             }
         }
 
-        if (cf.cycles && rss[2] < 0 && soak.cycles_started == 0) {
+        if (cf.cycles && rss[2] < 0 && t >= cf.warmup) {
             rss[2] = soak_rss_kb(cf.pid);
+            soak.window[0] = soak_status("window_bytes");
         }
 
         soak_produce(now);
@@ -313,6 +320,7 @@ main(int argc, char **argv)
 
     soak.producing = 0;
     soak.phase = 0;
+    soak.storm_seconds = soak_now() - soak.start - cf.warmup;
 
     /* the storm's last cycles, then the worker settles */
 
@@ -320,6 +328,7 @@ main(int argc, char **argv)
         (void) soak_run_until(soak_now() + 30, soak_settled);
         (void) soak_run_until(soak_now() + 3, NULL);
         rss[3] = soak_rss_kb(cf.pid);
+        soak.window[1] = soak_status("window_bytes");
     }
 
     /* what is in flight is answered */
@@ -371,6 +380,7 @@ soak_usage(void)
         "           [--window N] [--value-size B] [--drain S]\n"
         "           [--stopped N --baseline S --stop-for S]\n"
         "           [--cycles N --concurrency N --sources IP,IP...]\n"
+        "           [--warmup S]\n"
         "           [--pid WORKER] [--status PATH] [--out FILE]\n");
 }
 
@@ -402,6 +412,7 @@ soak_options(int argc, char **argv)
         { "pid", required_argument, NULL, 'P' },
         { "status", required_argument, NULL, 'x' },
         { "drain", required_argument, NULL, 'D' },
+        { "warmup", required_argument, NULL, 'W' },
         { "out", required_argument, NULL, 'o' },
         { NULL, 0, NULL, 0 }
     };
@@ -446,6 +457,7 @@ soak_options(int argc, char **argv)
         case 'P': cf.pid = atoi(optarg); break;
         case 'x': cf.status = optarg; break;
         case 'D': cf.drain = atof(optarg); break;
+        case 'W': cf.warmup = atof(optarg); break;
         case 'o': cf.out = optarg; break;
         default:
             soak_usage();
@@ -743,28 +755,24 @@ soak_on_resp(soak_conn_t *c, PubSubResp *resp)
     case PUB_SUB_RESP__RESP_ERROR_RESP:
 
         if (cl->kind == SOAK_SUB) {
-            soak_error_add(&soak.sub_errors, resp->error_resp->code,
-                           resp->error_resp->message,
-                           soak_error_documented(
-                               PUB_SUB_REQ__REQ_CMD_KAFKA_SUBSCRIBE,
-                               resp->error_resp->code,
-                               resp->error_resp->message));
+            soak_error_seen(&soak.sub_errors,
+                            PUB_SUB_REQ__REQ_CMD_KAFKA_SUBSCRIBE,
+                            resp->error_resp);
 
             if (resp->sequence == cl->sub) {
                 cl->sub = 0;
-                cl->retry_at = now + SOAK_RETRY;
+                cl->retry_at = now + SOAK_RETRY
+                               * ((resp->error_resp->code == 429) ? 5 : 1)
+                               * (1 + (cl->index % 16) / 16.0);
             }
 
             break;
         }
 
         if (cl->kind == SOAK_FETCH) {
-            soak_error_add(&soak.fetch_errors, resp->error_resp->code,
-                           resp->error_resp->message,
-                           soak_error_documented(
-                               PUB_SUB_REQ__REQ_CMD_KAFKA_FETCH,
-                               resp->error_resp->code,
-                               resp->error_resp->message));
+            soak_error_seen(&soak.fetch_errors,
+                            PUB_SUB_REQ__REQ_CMD_KAFKA_FETCH,
+                            resp->error_resp);
 
             for (p = 0; p < cf.parts; p++) {
                 if (cl->fetch[p] == resp->sequence) {
@@ -776,12 +784,9 @@ soak_on_resp(soak_conn_t *c, PubSubResp *resp)
             break;
         }
 
-        soak_error_add(&soak.produce_errors, resp->error_resp->code,
-                       resp->error_resp->message,
-                       soak_error_documented(
-                           PUB_SUB_REQ__REQ_CMD_KAFKA_PRODUCE,
-                           resp->error_resp->code,
-                           resp->error_resp->message));
+        soak_error_seen(&soak.produce_errors,
+                            PUB_SUB_REQ__REQ_CMD_KAFKA_PRODUCE,
+                            resp->error_resp);
 
         for (i = 0; i < cl->npending; i++) {
             if (cl->pending_seq[i] == resp->sequence) {
@@ -1059,7 +1064,12 @@ soak_storm_tick(double now)
         return;
     }
 
-    due = (int64_t) ((now - soak.start) / cf.duration * cf.cycles) + 1;
+    if (now - soak.start < cf.warmup) {
+        return;
+    }
+
+    due = (int64_t) ((now - soak.start - cf.warmup) / cf.duration
+                     * cf.cycles) + 1;
     if (due > cf.cycles) {
         due = cf.cycles;
     }
@@ -1092,12 +1102,9 @@ static void
 soak_storm_resp(soak_client_t *cl, PubSubResp *resp)
 {
     if (resp->resp_case == PUB_SUB_RESP__RESP_ERROR_RESP) {
-        soak_error_add(&soak.storm_errors, resp->error_resp->code,
-                       resp->error_resp->message,
-                       soak_error_documented(
-                           PUB_SUB_REQ__REQ_CMD_KAFKA_SUBSCRIBE,
-                           resp->error_resp->code,
-                           resp->error_resp->message));
+        soak_error_seen(&soak.storm_errors,
+                            PUB_SUB_REQ__REQ_CMD_KAFKA_SUBSCRIBE,
+                            resp->error_resp);
         soak.cycles_failed++;
 
     } else if (resp->resp_case == PUB_SUB_RESP__RESP_KAFKA_SUBSCRIBE_RESP) {
@@ -1200,12 +1207,12 @@ soak_caught_up(soak_log_t *logs)
 }
 
 
-/* the "websockets" of the status page, -1 without one */
+/* a number of the status page ("websockets", "window_bytes"), -1 */
 
-static int
-soak_status_websockets(void)
+static long
+soak_status(const char *name)
 {
-    char         buf[65536], *p;
+    char         buf[65536], key[64], *p;
     const char  *host;
 
     if (cf.status == NULL) {
@@ -1220,18 +1227,20 @@ soak_status_websockets(void)
         return -1;
     }
 
-    p = strstr(buf, "\"websockets\":");
+    snprintf(key, sizeof(key), "\"%s\":", name);
+    p = strstr(buf, key);
 
-    return p ? atoi(p + 13) : -1;
+    return p ? atol(p + strlen(key)) : -1;
 }
 
 
 static int
 soak_report(soak_log_t *logs, const char *err, long *rss)
 {
-    int     ok, p, ws, i;
+    int     ok, p, i;
+    long    ws;
     FILE   *f;
-    double  base, stop;
+    double  base, stop, wkb;
 
     f = cf.out ? fopen(cf.out, "w") : stdout;
     if (f == NULL) {
@@ -1302,7 +1311,7 @@ soak_report(soak_log_t *logs, const char *err, long *rss)
         ws = -1;
 
         for (i = 0; i < 100; i++) {
-            ws = soak_status_websockets();
+            ws = soak_status("websockets");
             if (ws == -1 || ws == soak.websockets) {
                 break;
             }
@@ -1310,11 +1319,11 @@ soak_report(soak_log_t *logs, const char *err, long *rss)
         }
 
         fprintf(f, "\"cycles\":{\"planned\":%d,\"started\":%lld,"
-                "\"subscribed\":%lld,\"failed\":%lld},"
-                "\"websockets_before\":%d,\"websockets_after\":%d,",
+                "\"subscribed\":%lld,\"failed\":%lld,\"seconds\":%.1f},"
+                "\"websockets_before\":%ld,\"websockets_after\":%ld,",
                 cf.cycles, (long long) soak.cycles_started,
                 (long long) soak.cycles_done, (long long) soak.cycles_failed,
-                soak.websockets, ws);
+                soak.storm_seconds, soak.websockets, ws);
         soak_json_errors(f, "storm_errors", &soak.storm_errors);
         fputc(',', f);
 
@@ -1327,17 +1336,27 @@ soak_report(soak_log_t *logs, const char *err, long *rss)
             "\"before_fault\":%ld,\"after_fault\":%ld,\"late_fault\":%ld,"
             "\"end\":%ld}", rss[0], rss[1], rss[2], rss[3], rss[4], rss[5]);
 
+    /* the shared windows grow with what is produced, by design: apart */
+
+    wkb = (soak.window[0] >= 0 && soak.window[1] >= 0)
+          ? (soak.window[1] - soak.window[0]) / 1024.0 : 0;
+
+    fprintf(f, ",\"window_kb\":[%.1f,%.1f]", soak.window[0] / 1024.0,
+            soak.window[1] / 1024.0);
+
     if (cf.stopped && rss[2] > 0 && rss[3] > 0) {
         fprintf(f, ",\"kb_per_connection\":%.2f,"
                 "\"kb_per_stopped_subscriber\":%.2f",
                 (double) (rss[1] - rss[0]) / cf.subs,
-                (double) ((rss[3] > rss[4] ? rss[3] : rss[4]) - rss[2])
+                ((rss[3] > rss[4] ? rss[3] : rss[4]) - rss[2] - wkb)
                 / cf.stopped);
     }
 
     if (cf.cycles && rss[2] > 0 && rss[3] > 0) {
-        fprintf(f, ",\"rss_change_pct\":%.2f",
-                100.0 * (rss[3] - rss[2]) / rss[2]);
+        fprintf(f, ",\"rss_change_pct\":%.2f,"
+                "\"rss_change_pct_without_window\":%.2f",
+                100.0 * (rss[3] - rss[2]) / rss[2],
+                100.0 * (rss[3] - rss[2] - wkb) / rss[2]);
     }
 
     fprintf(f, ",\"ok\":%s}\n", ok ? "true" : "false");

@@ -35,9 +35,8 @@
 #define SOAK_MAX_SOURCES     32
 #define SOAK_MAX_ERRORS      32
 
-/* latency histogram: 100 us buckets up to 600 s */
-#define SOAK_HIST_STEP       100
-#define SOAK_HIST_BUCKETS    6000000
+/* latency histogram buckets (soak_util.c) */
+#define SOAK_HIST_BUCKETS    1500
 
 
 typedef void (*soak_handler_pt)(void *data, uint32_t events);
@@ -83,7 +82,7 @@ typedef struct {
 
 
 typedef struct {
-    uint32_t                *bucket;
+    uint64_t                 bucket[SOAK_HIST_BUCKETS];
     uint64_t                 count;
     int64_t                  max;        /* us */
 } soak_hist_t;
@@ -164,10 +163,9 @@ int soak_stream_check(soak_stream_t *s, int64_t start, soak_log_t *log);
 void soak_error_add(soak_errors_t *e, int code, const char *message,
     int documented);
 int soak_error_documented(int req_case, int code, const char *message);
-int soak_hist_init(soak_hist_t *h);
+void soak_error_seen(soak_errors_t *e, int req_case, ErrorResp *er);
 void soak_hist_add(soak_hist_t *h, int64_t us);
 double soak_hist_pct(soak_hist_t *h, double pct);
-void soak_hist_reset(soak_hist_t *h);
 long soak_rss_kb(int pid);
 int soak_http_get(const struct sockaddr_in *addr, const char *host,
     const char *path, char *buf, size_t size);

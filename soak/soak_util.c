@@ -12,6 +12,7 @@
 
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -230,6 +231,16 @@ soak_error_add(soak_errors_t *e, int code, const char *message,
 }
 
 
+/* an error answer to a command of req_case */
+
+void
+soak_error_seen(soak_errors_t *e, int req_case, ErrorResp *er)
+{
+    soak_error_add(e, er->code, er->message,
+                   soak_error_documented(req_case, er->code, er->message));
+}
+
+
 /*
  * README, "Protocol": APISIX's commands fail with code 0 and their
  * message; the extension's with 400, 403, 404, 429, 503 or 504.
@@ -259,33 +270,41 @@ soak_error_documented(int req_case, int code, const char *message)
 }
 
 
-int
-soak_hist_init(soak_hist_t *h)
+/*
+ * Latency, us: 10 us steps below 1 ms, then steps of 1% (SOAK_HIST_BUCKETS
+ * of them reach beyond 10 minutes); a percentile is its bucket's top.
+ */
+
+static int
+soak_hist_bucket(int64_t us)
 {
-    memset(h, 0, sizeof(soak_hist_t));
+    int  b;
 
-    h->bucket = calloc(SOAK_HIST_BUCKETS, sizeof(uint32_t));
+    if (us < 1000) {
+        return (us < 0) ? 0 : (int) (us / 10);
+    }
 
-    return h->bucket ? 0 : -1;
+    b = 100 + (int) (log((double) us / 1000) / log(1.01));
+
+    return (b < SOAK_HIST_BUCKETS) ? b : SOAK_HIST_BUCKETS - 1;
+}
+
+
+static double
+soak_hist_top(int b)
+{
+    if (b < 100) {
+        return (b + 1) * 10;
+    }
+
+    return 1000 * pow(1.01, b - 99);
 }
 
 
 void
 soak_hist_add(soak_hist_t *h, int64_t us)
 {
-    int64_t  b;
-
-    if (us < 0) {
-        us = 0;
-    }
-
-    b = us / SOAK_HIST_STEP;
-
-    if (b >= SOAK_HIST_BUCKETS) {
-        b = SOAK_HIST_BUCKETS - 1;
-    }
-
-    h->bucket[b]++;
+    h->bucket[soak_hist_bucket(us)]++;
     h->count++;
 
     if (us > h->max) {
@@ -299,7 +318,7 @@ soak_hist_add(soak_hist_t *h, int64_t us)
 double
 soak_hist_pct(soak_hist_t *h, double pct)
 {
-    int64_t   b;
+    int       b;
     uint64_t  want, seen;
 
     if (h->count == 0) {
@@ -313,7 +332,7 @@ soak_hist_pct(soak_hist_t *h, double pct)
 
     seen = 0;
 
-    for (b = 0; b < SOAK_HIST_BUCKETS; b++) {
+    for (b = 0; b < SOAK_HIST_BUCKETS - 1; b++) {
         seen += h->bucket[b];
 
         if (seen > want) {
@@ -321,16 +340,7 @@ soak_hist_pct(soak_hist_t *h, double pct)
         }
     }
 
-    return (b + 1) * SOAK_HIST_STEP / 1000.0;
-}
-
-
-void
-soak_hist_reset(soak_hist_t *h)
-{
-    memset(h->bucket, 0, SOAK_HIST_BUCKETS * sizeof(uint32_t));
-    h->count = 0;
-    h->max = 0;
+    return soak_hist_top(b) / 1000.0;
 }
 
 

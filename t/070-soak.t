@@ -48,6 +48,7 @@ my %DEFAULTS = (
     main_config => $MAIN,
     ws_path     => '/kafka',
     log_level   => 'info',
+    worker_connections => 16384,
     timeout     => 30,
 );
 for my $block (blocks()) {
@@ -104,13 +105,18 @@ sub soak {
     my $json = read_file($out);
     die "pubsub-soak wrote no report (exit " . ($status >> 8) . "): "
         . read_file(servroot() . '/logs/soak.stderr') unless length $json;
-    if ($FULL) {
-        mkdir $RESULTS;
-        open my $fh, '>', "$RESULTS/$scenario-$STAMP.json" or die "$!\n";
-        print {$fh} $json;
-        close $fh;
-    }
+    save_report($scenario, $json);
     return decode_json($json);
+}
+
+# under SOAK_FULL, a report in $RESULTS
+sub save_report {
+    my ($scenario, $json) = @_;
+    return unless $FULL;
+    mkdir $RESULTS;
+    open my $fh, '>', "$RESULTS/$scenario-$STAMP.json" or die "$!\n";
+    print {$fh} $json;
+    close $fh;
 }
 
 # the faults of "broker failures": over $d seconds, broker $b down and up
@@ -270,11 +276,12 @@ leader soak 3 1
 leader soak 4 2
 leader soak 5 3
 --- ws_code
-my ($d, $subs, $fetchers, $rate) = sizes([60, 100, 10, 1000],
-                                         [8, 20, 4, 400]);
+my ($d, $subs, $fetchers, $rate, $gateways) = sizes([60, 100, 10, 1000, 8],
+                                                   [8, 20, 4, 400, 2]);
 my $r = soak('brokers', broker_faults($d, 5, 10, 6), '--',
              '--partitions', 6, '--subscribers', $subs,
              '--fetchers', $fetchers, '--rate', $rate,
+             '--gateways', $gateways,
              '--gateway-share', 0.5, '--duration', $d, '--window', 256);
 verdict($r);
 --- ws_response
@@ -293,12 +300,12 @@ undocumented errors 0
 --- kafka
 topic: soak 1
 --- ws_code
-my ($d, $subs, $stopped, $rate, $base, $stop) =
-    sizes([35, 10000, 1000, 1000, 10, 20], [7, 300, 30, 200, 2, 3]);
+my ($d, $subs, $stopped, $rate, $base, $stop, $drain) =
+    sizes([35, 10000, 1000, 1000, 10, 20, 900], [7, 300, 30, 200, 2, 3, 60]);
 my $r = soak('readers', '--', '--partitions', 1, '--subscribers', $subs,
              '--stopped', $stopped, '--rate', $rate, '--duration', $d,
              '--baseline', $base, '--stop-for', $stop, '--window', 64,
-             '--value-size', 40);
+             '--value-size', 40, '--drain', $drain, '--status', '/status');
 verdict($r);
 --- ws_response
 ok true
@@ -315,11 +322,11 @@ undocumented errors 0
 --- kafka
 topic: soak 2
 --- ws_code
-my ($d, $cycles, $subs, $rate) = sizes([60, 20000, 100, 200],
-                                       [4, 400, 20, 100]);
+my ($d, $cycles, $subs, $rate, $conc, $warm) =
+    sizes([60, 20000, 100, 200, 200, 5], [4, 400, 20, 100, 64, 1]);
 my $r = soak('storm', '--', '--partitions', 2, '--subscribers', $subs,
              '--rate', $rate, '--duration', $d, '--cycles', $cycles,
-             '--concurrency', 64, '--status', '/status',
+             '--concurrency', $conc, '--warmup', $warm, '--status', '/status',
              '--sources', join(',', map { "127.0.0.$_" } 2 .. 9));
 my $lines = verdict($r);
 push @$lines, "cycles subscribed " . ($r->{cycles}{subscribed}
@@ -394,6 +401,8 @@ for my $c (@clients) {
         : read_file($c->[1]{err}) =~ /reconnecting/;
     push @out, "$c->[0]: reconnected " . ($again ? 'yes' : 'no');
 }
+save_report('worker', encode_json({ scenario => 'worker',
+    messages_per_partition => 2 * $n, lines => \@out }) . "\n");
 \@out;
 --- ws_response
 worker replaced: yes
