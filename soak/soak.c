@@ -41,7 +41,7 @@
 #define SOAK_PRODUCE      3
 #define SOAK_STORM        4
 
-#define SOAK_INFLIGHT     48          /* produces per gateway connection */
+#define SOAK_INFLIGHT     60          /* produces per gateway connection */
 #define SOAK_RETRY        0.2         /* s before a client tries again */
 
 

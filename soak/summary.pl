@@ -10,7 +10,7 @@ use JSON::PP;
 my $dir = shift // 'soak/results';
 my %newest;
 for my $f (sort glob "$dir/*.json") {
-    my ($scenario) = $f =~ m{([a-z]+)-\d{8}-\d{6}\.json$} or next;
+    my ($scenario) = $f =~ m{([a-z0-9]+)-\d{8}-\d{6}\.json$} or next;
     $newest{$scenario} = $f;
 }
 die "no reports in $dir\n" unless %newest;
@@ -41,7 +41,7 @@ sub errors {
     return 'errors seen: ' . (@e ? join('; ', @e) : 'none');
 }
 
-for my $scenario (qw(brokers readers storm)) {
+for my $scenario (qw(brokers readers readers50 storm storm2)) {
     my $f = $newest{$scenario} or next;
     my $r = load($f);
     print "== $scenario ($f): ", ($r->{ok} ? 'ok' : 'FAILED'),
@@ -63,7 +63,7 @@ for my $scenario (qw(brokers readers storm)) {
         print "  reconnects $r->{reconnects}, resubscribes ",
             "$r->{resubscribes}\n";
     }
-    if ($scenario eq 'readers') {
+    if ($scenario =~ /^readers/) {
         my $l = $r->{latency_ms};
         printf "  p99 latency: %.1f ms without stopped readers, %.1f ms while"
             . " %d are stopped: ratio %.2f (goal <= 2)\n",
@@ -75,14 +75,18 @@ for my $scenario (qw(brokers readers storm)) {
             . " subscriber (goal <= 64)\n", $r->{kb_per_connection} // -1,
             $r->{kb_per_stopped_subscriber} // -1;
     }
-    if ($scenario eq 'storm') {
+    if ($scenario =~ /^storm/) {
         my $c = $r->{cycles};
         printf "  cycles: %d planned, %d subscribed, %d failed; websockets"
             . " %d before, %d after\n", $c->{planned}, $c->{subscribed},
             $c->{failed}, $r->{websockets_before}, $r->{websockets_after};
         printf "  worker RSS: %d KB before the storm, %d KB after: %+.2f%%"
-            . " (goal within 5%%)\n", $r->{rss_kb}{before_fault},
-            $r->{rss_kb}{after_fault}, $r->{rss_change_pct} // 0;
+            . " (goal within 5%%), %+.2f%% without the shared windows'"
+            . " growth (%.0f KB)\n", $r->{rss_kb}{before_fault},
+            $r->{rss_kb}{after_fault}, $r->{rss_change_pct} // 0,
+            $r->{rss_change_pct_without_window} // 0,
+            $r->{window_kb}[1] - $r->{window_kb}[0];
+        printf "  %.0f s for the cycles\n", $c->{seconds};
     }
 }
 
