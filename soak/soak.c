@@ -49,6 +49,7 @@ typedef struct {
     uint64_t                 vhash;
     int64_t                  offset;
     int32_t                  partition;
+    uint32_t                 id;
     u_char                   via;        /* 'g' gateway, 'd' direct */
     u_char                   state;      /* 0 in flight, 1 acked, 2 failed */
 } soak_record_t;
@@ -170,6 +171,8 @@ static int soak_check_records(soak_log_t *logs, FILE *f);
 static int soak_check_streams(FILE *f, int kind, const char *name,
     soak_log_t *logs);
 static int soak_cmp_u64(const void *a, const void *b);
+static void soak_json_twice(FILE *f, int comma, soak_record_t *rec,
+    soak_log_t *logs, uint64_t vhash);
 static long soak_status(const char *name);
 
 
@@ -959,6 +962,7 @@ soak_record(int32_t partition, u_char via, u_char *value)
     rec->vhash = soak_fnv(value, cf.value_size);
     rec->offset = -1;
     rec->partition = partition;
+    rec->id = id;
     rec->via = via;
     rec->state = 0;
 
@@ -1375,10 +1379,10 @@ static int
 soak_check_records(soak_log_t *logs, FILE *f)
 {
     int             v;
-    int64_t         i, missing[2], wrong[2], dups, n;
+    int64_t         i, k, missing[2], wrong[2], dups[2], n;
     uint64_t       *all;
     soak_log_t     *log;
-    soak_record_t  *rec;
+    soak_record_t  *rec, *recs, key;
 
     memset(missing, 0, sizeof(missing));
     memset(wrong, 0, sizeof(wrong));
@@ -1406,8 +1410,13 @@ soak_check_records(soak_log_t *logs, FILE *f)
         }
     }
 
-    /* a message stored twice (a producer's retry that was not caught) */
+    /*
+     * A message stored twice (a producer's retry that was not caught): by
+     * which producer, and where.  Values sorted by hash, then the records.
+     */
 
+    dups[0] = 0;
+    dups[1] = 0;
     n = 0;
 
     for (v = 0; v < cf.parts; v++) {
@@ -1415,43 +1424,72 @@ soak_check_records(soak_log_t *logs, FILE *f)
     }
 
     all = malloc((n + 1) * sizeof(uint64_t));
-    dups = -1;
+    recs = malloc((soak.nrecords + 1) * sizeof(soak_record_t));
 
-    if (all) {
-        n = 0;
-
-        for (v = 0; v < cf.parts; v++) {
-            memcpy(&all[n], &logs[v].vhash[logs[v].low],
-                   (logs[v].high - logs[v].low) * sizeof(uint64_t));
-            n += logs[v].high - logs[v].low;
-        }
-
-        qsort(all, n, sizeof(uint64_t), soak_cmp_u64);
-
-        dups = 0;
-
-        for (i = 1; i < n; i++) {
-            dups += (all[i] == all[i - 1]);
-        }
-
-        free(all);
+    if (all == NULL || recs == NULL) {
+        fprintf(stderr, "pubsub-soak: out of memory\n");
+        exit(2);
     }
+
+    n = 0;
+
+    for (v = 0; v < cf.parts; v++) {
+        memcpy(&all[n], &logs[v].vhash[logs[v].low],
+               (logs[v].high - logs[v].low) * sizeof(uint64_t));
+        n += logs[v].high - logs[v].low;
+    }
+
+    qsort(all, n, sizeof(uint64_t), soak_cmp_u64);
+
+    memcpy(recs, soak.records, soak.nrecords * sizeof(soak_record_t));
+    qsort(recs, soak.nrecords, sizeof(soak_record_t), soak_cmp_u64);
+
+    fprintf(f, "\"stored_twice_list\":[");
+
+    for (i = 1, k = 0; i < n; i++) {
+        if (all[i] != all[i - 1]) {
+            continue;
+        }
+
+        key.vhash = all[i];
+        rec = bsearch(&key, recs, soak.nrecords, sizeof(soak_record_t),
+                      soak_cmp_u64);
+
+        dups[rec == NULL || rec->via == 'd']++;
+
+        if (k++ < 20) {
+            soak_json_twice(f, k > 1, rec, logs, all[i]);
+        }
+    }
+
+    fprintf(f, "],");
+
+    free(all);
+    free(recs);
 
     fprintf(f, "\"produced\":{\"gateway\":{\"sent\":%lld,\"acked\":%lld,"
             "\"failed\":%lld,\"acked_missing\":%lld,\"acked_wrong\":%lld},"
             "\"direct\":{\"sent\":%lld,\"acked\":%lld,\"failed\":%lld,"
             "\"acked_missing\":%lld,\"acked_wrong\":%lld},"
             "\"unanswered\":%lld,\"in_kafka\":%lld,"
-            "\"stored_twice\":%lld},",
+            "\"stored_twice\":%lld,\"gateway_stored_twice\":%lld,"
+            "\"direct_stored_twice\":%lld},",
             (long long) soak.sent[0], (long long) soak.acked[0],
             (long long) soak.failed[0], (long long) missing[0],
             (long long) wrong[0], (long long) soak.sent[1],
             (long long) soak.acked[1], (long long) soak.failed[1],
             (long long) missing[1], (long long) wrong[1],
             (long long) soak.lost_in_flight, (long long) n,
-            (long long) dups);
+            (long long) (dups[0] + dups[1]), (long long) dups[0],
+            (long long) dups[1]);
 
-    return missing[0] + missing[1] + wrong[0] + wrong[1] == 0 && dups == 0;
+    /*
+     * The gateway's claims: what it acknowledged is in Kafka, once.  The
+     * direct producer is this harness's librdkafka, reported only.
+     */
+
+    return missing[0] + missing[1] + wrong[0] + wrong[1] == 0
+           && dups[0] == 0;
 }
 
 
@@ -1536,4 +1574,33 @@ soak_check_streams(FILE *f, int kind, const char *name, soak_log_t *logs)
     fprintf(f, "]},");
 
     return complete == n;
+}
+
+
+/* {"via":"g","id":N,"partition":P,"offsets":[A,B]} of a value stored twice */
+
+static void
+soak_json_twice(FILE *f, int comma, soak_record_t *rec, soak_log_t *logs,
+    uint64_t vhash)
+{
+    int      p, first;
+    int64_t  o;
+
+    fprintf(f, "%s{\"via\":\"%c\",\"id\":%lld,\"offsets\":[",
+            comma ? "," : "", rec ? rec->via : '?',
+            rec ? (long long) rec->id : -1LL);
+
+    first = 1;
+
+    for (p = 0; p < cf.parts; p++) {
+        for (o = logs[p].low; o < logs[p].high; o++) {
+            if (logs[p].vhash[o] == vhash) {
+                fprintf(f, "%s[%d,%lld]", first ? "" : ",", p,
+                        (long long) o);
+                first = 0;
+            }
+        }
+    }
+
+    fprintf(f, "]}");
 }

@@ -344,34 +344,27 @@ soak_hist_pct(soak_hist_t *h, double pct)
 }
 
 
-/* VmRSS of a process in KiB, -1 when it is gone */
+/* the resident size of a process in KiB (statm), -1 when it is gone */
 
 long
 soak_rss_kb(int pid)
 {
-    long   kb;
-    char   path[64], line[256];
+    int    n;
+    long   pages, resident;
+    char   path[64];
     FILE  *f;
 
-    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    snprintf(path, sizeof(path), "/proc/%d/statm", pid);
 
     f = fopen(path, "r");
     if (f == NULL) {
         return -1;
     }
 
-    kb = -1;
-
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            kb = strtol(line + 6, NULL, 10);
-            break;
-        }
-    }
-
+    n = fscanf(f, "%ld %ld", &pages, &resident);
     fclose(f);
 
-    return kb;
+    return (n == 2) ? resident * (sysconf(_SC_PAGESIZE) / 1024) : -1;
 }
 
 

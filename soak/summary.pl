@@ -48,12 +48,20 @@ for my $scenario (qw(brokers readers readers50 storm storm2)) {
         ($r->{error} ? " ($r->{error})" : ''), "\n";
     my $p = $r->{produced};
     printf "  produced: gateway %d sent, %d acked; direct %d sent, %d acked;"
-        . " acked missing %d, wrong %d; stored twice %d\n",
+        . " acked missing %d, wrong %d; stored twice %d (gateway %d,"
+        . " direct %d)\n",
         $p->{gateway}{sent}, $p->{gateway}{acked}, $p->{direct}{sent},
         $p->{direct}{acked},
         $p->{gateway}{acked_missing} + $p->{direct}{acked_missing},
         $p->{gateway}{acked_wrong} + $p->{direct}{acked_wrong},
-        $p->{stored_twice} if $p;
+        $p->{stored_twice}, $p->{gateway_stored_twice},
+        $p->{direct_stored_twice} if $p;
+    for my $t (@{ $r->{stored_twice_list} || [] }) {
+        print "    stored twice: ", ($t->{via} eq 'g' ? 'gateway' : 'direct'),
+            " record $t->{id} at ",
+            join(', ', map { "partition $_->[0] offset $_->[1]" }
+                 @{ $t->{offsets} }), "\n";
+    }
     print '  ', streams($r, 'push'), "\n" if $r->{push}{clients};
     print '  ', streams($r, 'fetch'), "\n" if $r->{fetch}{clients};
     print '  ', errors($r), "\n";
