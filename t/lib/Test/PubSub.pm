@@ -516,7 +516,7 @@ sub build_config {
     $conf .= <<"EOF";
 
 events {
-    worker_connections $a{connections};
+    worker_connections @{[ $a{connections} // 1024 ]};
 }
 
 http {
