@@ -19,15 +19,17 @@ BENCH       := $(BUILD)/pubsub-bench
 PURE_FUZZ   := frame request record
 FUZZ_BINS   := $(PURE_FUZZ:%=$(BUILD)/fuzz-%) $(BUILD)/fuzz-connection
 REPLAY_BINS := $(FUZZ_BINS:%=%-replay)
+SOAK        := $(BUILD)/pubsub-soak
 PROVE_ARGS  ?= -r t
 
 CFLAGS_TOOLS = -O2 -g -W -Wall -Werror -Wno-unused-parameter
 
 SRCS := $(wildcard src/*.c src/*.h)
 
-.PHONY: all deps test test-valgrind run clean fuzz fuzz-build bench bench-smoke
+.PHONY: all deps test test-valgrind run clean fuzz fuzz-build bench \
+        bench-smoke soak
 
-all: deps $(MODULE) $(MOCK) $(UNIT) $(CLI) $(BENCH) $(REPLAY_BINS)
+all: deps $(MODULE) $(MOCK) $(UNIT) $(CLI) $(BENCH) $(SOAK) $(REPLAY_BINS)
 
 deps:
 	@sh tools/deps.sh build
@@ -66,6 +68,17 @@ $(BENCH): $(BENCH_SRCS) bench/bench.h tools/pubsub_client.c \
           tools/pubsub_client.h $(OBJS)/Makefile
 	$(CC) $(CFLAGS_TOOLS) -I $(OBJS)/ngx_http_pubsub_kafka_proto -I tools \
 	    -I bench -o $@ $(BENCH_SRCS) tools/pubsub_client.c \
+	    $(OBJS)/ngx_http_pubsub_kafka_proto/pubsub.pb-c.c \
+	    -lrdkafka -lprotobuf-c -lm
+
+# the fault-and-load harness (soak/): WebSocket clients on
+# tools/pubsub_client.c, a librdkafka producer and the final read of Kafka
+SOAK_SRCS := soak/soak.c soak/soak_conn.c soak/soak_kafka.c soak/soak_util.c
+
+$(SOAK): $(SOAK_SRCS) soak/soak.h tools/pubsub_client.c \
+         tools/pubsub_client.h $(OBJS)/Makefile
+	$(CC) $(CFLAGS_TOOLS) -I $(OBJS)/ngx_http_pubsub_kafka_proto -I tools \
+	    -I soak -o $@ $(SOAK_SRCS) tools/pubsub_client.c \
 	    $(OBJS)/ngx_http_pubsub_kafka_proto/pubsub.pb-c.c \
 	    -lrdkafka -lprotobuf-c -lm
 
@@ -158,6 +171,13 @@ bench: all
 bench-smoke: all
 	@sh tools/deps.sh bench
 	bash bench/run.sh --smoke
+
+# the fault-and-load scenarios of t/070-soak.t at full size (about 17
+# minutes): reports in soak/results/, a summary of the newest at the end
+soak: all
+	@sh tools/deps.sh test
+	SOAK_FULL=1 prove t/070-soak.t
+	@perl soak/summary.pl soak/results
 
 # Debian packages (debian/): libnginx-mod-http-pubsub-kafka and pubsub-cli,
 # version from debian/changelog, into build/deb/.  dpkg-buildpackage writes

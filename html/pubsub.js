@@ -770,6 +770,14 @@ function makeEvent(type, detail) {
 // reason, wasClean }); 'error' (event.detail: an Error, for what cannot be
 // tied to a request, e.g. an ErrorResp with an unknown sequence or a
 // malformed message).
+//
+// The client does not reconnect by itself, except for subscriptions with
+// the reconnect option: while one of them is on, a socket that closes
+// (not by close()) is opened again, after a delay that doubles from the
+// subscription's reconnect.delay up to reconnect.maxDelay; requests
+// waiting on the old socket are rejected as usual, later ones wait for
+// the new one; 'close' and then 'open' are dispatched each time, and
+// `reconnects` counts the new sockets.
 export class PubSubClient extends EventTarget {
   constructor(url, options = {}) {
     super();
@@ -779,12 +787,18 @@ export class PubSubClient extends EventTarget {
     this.url = url;
     this.requestTimeout = options.requestTimeout ?? 30000;
     this.closed = false;        // true once the socket closed
+    this.reconnects = 0;        // sockets opened again for subscriptions
     this.closeCode = null;
     this._sequence = 0;         // the last sequence used
     this._pending = new Map();  // sequence -> { resolve, reject, timer }
     this._streams = new Map();  // subscribe's sequence -> Subscription
     this._unanswered = new Map(); // credit's sequence -> Subscription (recent ones)
     this._queue = [];           // requests made while connecting
+    this._resumable = new Set(); // Subscriptions with the reconnect option
+    this._closing = false;      // close() was called
+    this._reconnecting = false; // between a lost socket and a new one open
+    this._delay = 0;            // ms before the next new socket
+    this._WS = WS;
 
     // resolves on open, rejects (ConnectionClosedError) if it closes first
     this.opened = new Promise((resolve, reject) => {
@@ -794,12 +808,19 @@ export class PubSubClient extends EventTarget {
     // an unobserved rejection of "opened" is not an error of the caller
     this.opened.catch(() => {});
 
-    const ws = new WS(url);
+    this._connect();
+  }
+
+  _connect() {
+    const ws = new this._WS(this.url);
     ws.binaryType = 'arraybuffer';
     this._ws = ws;
-    ws.onopen = () => this._onOpen();
-    ws.onmessage = (event) => this._onMessage(event.data);
-    ws.onclose = (event) => this._onClose(event.code, event.reason, event.wasClean);
+    // a socket replaced by a new one has nothing more to say
+    ws.onopen = () => { if (this._ws === ws) this._onOpen(); };
+    ws.onmessage = (event) => { if (this._ws === ws) this._onMessage(event.data); };
+    ws.onclose = (event) => {
+      if (this._ws === ws) this._onClose(event.code, event.reason, event.wasClean);
+    };
     // an 'error' event is always followed by 'close', which does the work
     ws.onerror = () => {};
   }
@@ -822,7 +843,10 @@ export class PubSubClient extends EventTarget {
   // to know it is stored, await sub.unsubscribe() before closing).
   close(code = 1000, reason = '') {
     if (this.closed) return;
-    for (const sub of [...this._streams.values()]) sub._clientClosing();
+    this._closing = true;
+    clearTimeout(this._reconnectTimer);
+    const subs = new Set([...this._streams.values(), ...this._resumable]);
+    for (const sub of subs) sub._clientClosing();
     try {
       this._ws.close(code, reason);
     } catch (e) {
@@ -927,7 +951,7 @@ export class PubSubClient extends EventTarget {
             `no answer to request ${sequence} within ${this.requestTimeout} ms`));
         }, this.requestTimeout);
       }
-      if (this._ws.readyState === CONNECTING) {
+      if (this._reconnecting || this._ws.readyState === CONNECTING) {
         this._queue.push(bytes);
         return;
       }
@@ -960,7 +984,7 @@ export class PubSubClient extends EventTarget {
         this._unanswered.delete(this._unanswered.keys().next().value);
       }
     }
-    if (this._ws.readyState === CONNECTING) {
+    if (this._reconnecting || this._ws.readyState === CONNECTING) {
       this._queue.push(bytes);
     } else {
       this._ws.send(bytes);
@@ -970,9 +994,12 @@ export class PubSubClient extends EventTarget {
 
   _onOpen() {
     if (this.closed) return;
+    this._reconnecting = false;
+    this._delay = 0;
     for (const bytes of this._queue) this._ws.send(bytes);
     this._queue = [];
     this._openResolve();
+    for (const sub of [...this._resumable]) sub._resubscribe();
     this.dispatchEvent(new Event('open'));
   }
 
@@ -1024,12 +1051,13 @@ export class PubSubClient extends EventTarget {
 
   _onClose(code, reason, wasClean) {
     if (this.closed) return;
-    this.closed = true;
+    const again = !this._closing && this._resumable.size > 0;
+    if (!again) this.closed = true;
     this.closeCode = code;
     this._queue = [];
     const err = new ConnectionClosedError(
       `connection to ${this.url} closed (${code}${reason ? ` ${reason}` : ''})`, code, reason);
-    this._openReject(err);
+    if (!again) this._openReject(err);
     const pending = [...this._pending.values()];
     this._pending.clear();
     for (const entry of pending) {
@@ -1040,7 +1068,26 @@ export class PubSubClient extends EventTarget {
     this._streams.clear();
     this._unanswered.clear();
     for (const sub of streams) sub._onClosed(err);
+    if (again && this._resumable.size > 0) this._reconnectLater();
+    else if (again) this.closed = true;
     this.dispatchEvent(makeEvent('close', { code, reason, wasClean }));
+  }
+
+  // A new socket for the subscriptions that reconnect, after a delay.
+  _reconnectLater() {
+    let delay = 100;
+    let max = 2000;
+    for (const sub of this._resumable) {
+      delay = sub._reconnect.delay;
+      max = sub._reconnect.maxDelay;
+    }
+    this._delay = this._delay ? Math.min(this._delay * 2, max) : delay;
+    this._reconnecting = true;
+    this._reconnectTimer = setTimeout(() => {
+      if (this._closing || this.closed) return;
+      this.reconnects++;
+      this._connect();
+    }, this._delay);
   }
 
   _report(err) {
@@ -1282,6 +1329,16 @@ function optionalFunction(options, name) {
 //   onEnd          (positions, sub) => void: the subscription ended without
 //                  an error (unsubscribe(), the server ended it, the client
 //                  was closed)
+//   reconnect      true or { delay, maxDelay } (ms, default 100 and 2000):
+//                  when the socket closes (not by client.close()) or the
+//                  server ends the subscription, or answers 503 or 504, the
+//                  subscription is not over: the client opens a new socket
+//                  (see PubSubClient) and the subscription subscribes again,
+//                  each partition from its position (the next offset to hand
+//                  out), the others as at first (allPartitions and start, or
+//                  the group's committed offsets); messages received and not
+//                  handed out are dropped and come again, so none is handed
+//                  out twice or skipped.  Meanwhile state is 'reconnecting'.
 //   onError        (error, sub) => void: it failed (ServerError from the
 //                  server, ConnectionClosedError when the socket went,
 //                  RequestTimeoutError when the first answer did not come
@@ -1323,6 +1380,13 @@ export class Subscription {
     this._onGap = optionalFunction(options, 'onGap');
     this._onEnd = optionalFunction(options, 'onEnd');
     this._onError = optionalFunction(options, 'onError');
+    this._reconnect = null;
+    if (options.reconnect) {
+      const r = options.reconnect === true ? {} : options.reconnect;
+      this._reconnect = { delay: r.delay ?? 100, maxDelay: r.maxDelay ?? 2000 };
+    }
+    this._resuming = false;       // subscribes again when the socket is open
+    this._restarting = false;     // the first answer of a new subscribe is awaited
 
     const start = toStart(options.start ?? 'latest', 'subscribe: start');
     const partitions = subscribePartitions(options.partitions, start === -2n ? -2n : -1n);
@@ -1372,13 +1436,21 @@ export class Subscription {
       },
     };
     encodeRequest({ ...command, sequence: 1 });     // throws on bad options, here
+    this._command = command;
+    if (this._reconnect) client._resumable.add(this);
     try {
       this.sequence = client._send(command, this);
     } catch (err) {
       queueMicrotask(() => this._fail(err, false));
       return;
     }
+    this._startTimeout();
+  }
+
+  _startTimeout() {
+    const client = this.client;
     if (client.requestTimeout > 0) {
+      clearTimeout(this._startTimer);
       this._startTimer = setTimeout(() => {
         this._fail(new RequestTimeoutError(
           `no answer to subscription ${this.sequence} within ${client.requestTimeout} ms`), true);
@@ -1484,13 +1556,20 @@ export class Subscription {
         const { positions, ended } = resp.subscribe;
         if (!this._started) {
           this._onStarted(positions);
+        } else if (this._restarting) {
+          this._onRestarted(positions);
         } else if (!ended) {
           this._push({ gap: positions });
           this._pump();
         }
         if (ended) {
           this._serverDone();
-          this._end('server', positions);
+          if (this._canResume()) {
+            this._suspend();
+            this._resubscribeLater();
+          } else {
+            this._end('server', positions);
+          }
         }
         break;
       }
@@ -1510,6 +1589,12 @@ export class Subscription {
         break;
       case 'error':
         this._serverDone();
+        if ((resp.error.code === 503 || resp.error.code === 504) && this._canResume()) {
+          // Kafka unavailable for now: again, later
+          this._suspend();
+          this._resubscribeLater();
+          break;
+        }
         this._fail(new ServerError(resp.error.message, resp.error.code, resp.sequence), false);
         break;
       default:
@@ -1525,7 +1610,83 @@ export class Subscription {
   // The socket closed.
   _onClosed(err) {
     this._serverGone = true;
+    if (this._canResume()) {
+      this._suspend();
+      return;
+    }
     this._fail(err, false);
+  }
+
+  // --- reconnect
+
+  _canResume() {
+    return this._reconnect !== null && !this._over && !this._stopped && !this.client._closing;
+  }
+
+  // The server has it no more: what is not handed out is dropped (it comes
+  // again), and it waits for a socket to subscribe again on.
+  _suspend() {
+    this._serverDone();
+    this._queue = [];
+    this._head = 0;
+    this._outstanding = 0;
+    this._uncredited = 0;
+    this._restarting = false;
+    this._resuming = true;
+    clearTimeout(this._startTimer);
+    this.state = 'reconnecting';
+  }
+
+  // The socket stays: subscribe again on it after the delay (a closing
+  // socket's new one does it on open instead).
+  _resubscribeLater() {
+    setTimeout(() => {
+      if (this.client.isOpen) this._resubscribe();
+    }, this._reconnect.delay);
+  }
+
+  // Subscribes again: each partition from its position, the others as at
+  // first.
+  _resubscribe() {
+    if (!this._resuming || this._over || this._stopped) return;
+    const first = this._command.subscribe;
+    const partitions = [...this._pos];
+    for (const [p, o] of first.partitions) {
+      if (!this._pos.has(p)) partitions.push([p, o]);
+    }
+    let sequence;
+    try {
+      sequence = this.client._send({ subscribe: { ...first, partitions } }, this);
+    } catch (err) {
+      return;     // the socket is gone: its new one comes back here
+    }
+    this.sequence = sequence;
+    this._serverGone = false;
+    this._resuming = false;
+    this._restarting = this._started;
+    this._startTimeout();
+  }
+
+  // The first answer of a subscribe again: a partition not where it was is
+  // a gap (the server jumped), one not seen before starts.
+  _onRestarted(positions) {
+    this._restarting = false;
+    clearTimeout(this._startTimer);
+    this.state = 'running';
+    const moved = [];
+    for (const { partition, offset } of positions) {
+      const at = this._pos.get(partition);
+      if (at === undefined) {
+        this._setPos(partition, BigInt(offset));
+        this._done.set(partition, BigInt(offset));
+      } else if (at !== BigInt(offset)) {
+        moved.push({ partition, offset });
+      }
+    }
+    if (moved.length > 0) {
+      this._push({ gap: moved });
+      this._pump();
+    }
   }
 
   // client.close(): the last commit, then the end.
@@ -1665,7 +1826,7 @@ export class Subscription {
 
   // n more messages consumed: grant credit when half the window is.
   _consumed(n) {
-    if (this.window <= 0) return;
+    if (this.window <= 0 || this._resuming || this._restarting) return;
     this._uncredited += n;
     if (this._stopped || this._uncredited < this._threshold) return;
     const messages = this._uncredited;
@@ -1737,6 +1898,7 @@ export class Subscription {
     if (this._over) return;
     const wasStopped = this._stopped;
     this._over = true;
+    this.client._resumable.delete(this);
     this._stop();
     this.endReason = reason;
     this.state = reason === 'failed' ? 'failed' : 'ended';

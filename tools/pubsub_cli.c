@@ -57,6 +57,26 @@ typedef enum {
 } cli_type_e;
 
 
+/* subscribe: where each partition stands */
+
+typedef struct {
+    size_t              n;
+    size_t              size;
+    int32_t            *partition;
+    int64_t            *next;
+} cli_positions_t;
+
+
+/* tail, subscribe --reconnect: what a new connection goes on from */
+
+typedef struct {
+    int64_t             printed;
+    int                 started;    /* this connection got going */
+    int                 resumed;    /* a connection before this one did */
+    cli_positions_t     pos;        /* subscribe */
+} cli_stream_t;
+
+
 typedef struct {
     cli_type_e          type;
     const char         *state;
@@ -85,17 +105,10 @@ typedef struct {
     KafkaHeader       **header_ptrs;
     size_t              n_partitions;   /* committed */
     int32_t            *partitions;
+
+    int                 reconnect;  /* tail, subscribe --reconnect */
+    cli_stream_t        stream;
 } cli_cmd_t;
-
-
-/* subscribe: where each partition stands */
-
-typedef struct {
-    size_t              n;
-    size_t              size;
-    int32_t            *partition;
-    int64_t            *next;
-} cli_positions_t;
 
 
 /* produce: a record sent and its answer */
@@ -127,6 +140,9 @@ static int cli_known_option(const char *opt, int sub);
 static int cli_parse_from(cli_cmd_t *cmd, const char *s);
 static int cli_parse_header(cli_cmd_t *cmd, const char *s);
 static int cli_run_subscribe(pubsub_conn_t *c, cli_cmd_t *cmd);
+static int cli_resume_offsets(cli_cmd_t *cmd, KafkaPartitionOffset ***ppo,
+    size_t *n);
+static int cli_reconnect_wait(int *delay);
 static int cli_unsubscribe(pubsub_conn_t *c, int64_t sub,
     cli_positions_t *pos);
 static int cli_send_credit(pubsub_conn_t *c, int64_t sub, int32_t n);
@@ -160,7 +176,7 @@ static int  cli_wakeup[2] = { -1, -1 };
 int
 main(int argc, char **argv)
 {
-    int                ch, rc, timeout;
+    int                ch, rc, timeout, delay;
     const char        *err;
     cli_cmd_t          cmd;
     pubsub_url_t       url;
@@ -236,6 +252,10 @@ main(int argc, char **argv)
         sigaction(SIGTERM, &sa, NULL);
     }
 
+    delay = 0;
+
+again:
+
     rc = pubsub_connect(&conn, &url, timeout);
 
     if (rc == PUBSUB_INTR) {
@@ -244,8 +264,15 @@ main(int argc, char **argv)
 
     if (rc != PUBSUB_OK) {
         fprintf(stderr, "pubsub-cli: %s\n", conn.err);
-        return CLI_FAILED;
+
+        if (cmd.reconnect && cli_reconnect_wait(&delay) == 0) {
+            goto again;
+        }
+
+        return cmd.reconnect ? CLI_OK : CLI_FAILED;
     }
+
+    cmd.stream.started = 0;
 
     switch (cmd.type) {
 
@@ -287,7 +314,49 @@ main(int argc, char **argv)
 
     pubsub_close(&conn, 1000);
 
+    /* the connection failed or the server ended the subscription */
+
+    if (rc == CLI_FAILED && cmd.reconnect && !cli_stop) {
+        if (cmd.stream.started) {
+            cmd.stream.resumed = 1;
+            delay = 0;
+        }
+
+        if (cli_reconnect_wait(&delay) == 0) {
+            goto again;
+        }
+
+        return CLI_OK;
+    }
+
     return (rc == CLI_INTR) ? CLI_OK : rc;
+}
+
+
+/*
+ * --reconnect: waits 100 ms, then twice as long each time up to 2 s; a
+ * connection that got going starts it over.  -1 when a signal came.
+ */
+
+static int
+cli_reconnect_wait(int *delay)
+{
+    struct timespec  ts;
+
+    *delay = (*delay == 0) ? 100 : (*delay >= 1000) ? 2000 : *delay * 2;
+
+    ts.tv_sec = *delay / 1000;
+    ts.tv_nsec = (long) (*delay % 1000) * 1000000;
+
+    cli_wakeup_drain();
+
+    if (cli_stop || nanosleep(&ts, NULL) != 0 || cli_stop) {
+        return -1;
+    }
+
+    fputs("pubsub-cli: reconnecting\n", stderr);
+
+    return 0;
 }
 
 
@@ -308,12 +377,14 @@ cli_usage(FILE *out)
 "  fetch TOPIC PARTITION OFFSET           prints the messages of one fetch\n"
 "                                         (none at the end of a partition)\n"
 "  tail TOPIC PARTITION [--from earliest|latest|OFFSET] [--count N]\n"
+"       [--reconnect]\n"
 "                                         prints messages from the start\n"
 "                                         (default latest) on, until N are\n"
 "                                         printed or SIGINT/SIGTERM\n"
 "  subscribe TOPIC [--partition N[@OFFSET] ...] [--all]\n"
 "            [--from earliest|latest|OFFSET|TIMESTAMP_MS] [--key K]\n"
 "            [--header K=V ...] [--window N] [--group G] [--count N]\n"
+"            [--reconnect]\n"
 "                                         the server pushes messages: the\n"
 "                                         partitions listed (each from its\n"
 "                                         OFFSET, else from --from) and,\n"
@@ -328,6 +399,10 @@ cli_usage(FILE *out)
 "                                         only matching messages; --window:\n"
 "                                         at most N unprinted, credit\n"
 "                                         granted as it prints\n"
+"  --reconnect (tail, subscribe): when the connection fails or the server\n"
+"              ends the subscription, connect again (after 0.1 s, then up\n"
+"              to 2 s) and go on after the last message printed of each\n"
+"              partition\n"
 "  produce TOPIC [--partition N] [--key K] [--header K=V ...]\n"
 "          [--timestamp MS] [--value V]\n"
 "                                         stores V, or each line of stdin\n"
@@ -426,6 +501,13 @@ cli_parse(cli_cmd_t *cmd, int argc, char **argv)
                                        "or an offset)", argv[i]);
             }
 
+            continue;
+        }
+
+        if (strcmp(name, "tail") == 0
+            && strcmp(argv[i], "--reconnect") == 0)
+        {
+            cmd->reconnect = 1;
             continue;
         }
 
@@ -731,9 +813,13 @@ cli_run_tail(pubsub_conn_t *c, cli_cmd_t *cmd)
 
         next = resp->kafka_list_offset_resp->offset;
         pubsub_resp_free(resp);
+
+        /* a new connection goes on from here */
+        cmd->from = CLI_FROM_OFFSET;
+        cmd->value = next;
     }
 
-    printed = 0;
+    printed = cmd->stream.printed;
 
     while (!cli_stop) {
         pubsub_req_fetch(&r, 0, cmd->topic, cmd->partition, next);
@@ -743,6 +829,7 @@ cli_run_tail(pubsub_conn_t *c, cli_cmd_t *cmd)
             return rc;
         }
 
+        cmd->stream.started = 1;
         f = resp->kafka_fetch_resp;
 
         for (i = 0; i < f->n_messages; i++) {
@@ -754,8 +841,10 @@ cli_run_tail(pubsub_conn_t *c, cli_cmd_t *cmd)
 
             cli_print_message(m);
             next = m->offset + 1;
+            cmd->value = next;
+            cmd->stream.printed = ++printed;
 
-            if (++printed == cmd->count) {
+            if (printed == cmd->count) {
                 break;
             }
         }
@@ -1036,6 +1125,11 @@ cli_parse_ext(cli_cmd_t *cmd, int argc, char **argv)
 
         if (sub && strcmp(opt, "--all") == 0) {
             cmd->all = 1;
+            continue;
+        }
+
+        if (sub && strcmp(opt, "--reconnect") == 0) {
+            cmd->reconnect = 1;
             continue;
         }
 
@@ -1325,22 +1419,40 @@ cli_server_error(const ErrorResp *e)
 static int
 cli_run_subscribe(pubsub_conn_t *c, cli_cmd_t *cmd)
 {
-    int               rc;
-    size_t            i;
-    int32_t           consumed, threshold;
-    int64_t           sub, printed, *next;
-    PubSubResp       *resp;
-    pubsub_req_t      r;
-    KafkaMessage     *m;
-    KafkaFetchResp   *f;
-    cli_positions_t   pos;
+    int                    rc, only_new;
+    size_t                 i;
+    int32_t                consumed, threshold;
+    int64_t                sub, printed, *next;
+    PubSubResp            *resp;
+    pubsub_req_t           r;
+    KafkaMessage          *m;
+    KafkaFetchResp        *f;
+    cli_positions_t       *pos;
+    KafkaPartitionOffset **ppo;
 
-    memset(&pos, 0, sizeof(cli_positions_t));
+    pos = &cmd->stream.pos;
+    only_new = cmd->reconnect;
 
     pubsub_req_subscribe(&r, 0, cmd->topic);
 
     r.cmd.subscribe.partitions = cmd->offset_ptrs;
     r.cmd.subscribe.n_partitions = cmd->n_offsets;
+
+    /* again: each partition seen from the next offset after it */
+
+    ppo = NULL;
+
+    if (cmd->stream.resumed
+        && cli_resume_offsets(cmd, &ppo, &r.cmd.subscribe.n_partitions)
+           != CLI_OK)
+    {
+        return CLI_FAILED;
+    }
+
+    if (ppo) {
+        r.cmd.subscribe.partitions = ppo;
+    }
+
     r.cmd.subscribe.all_partitions = cmd->all;
     if (cmd->all) {
         r.cmd.subscribe.start = (cmd->from == CLI_FROM_OFFSET) ? cmd->value
@@ -1363,15 +1475,26 @@ cli_run_subscribe(pubsub_conn_t *c, cli_cmd_t *cmd)
     /* the first answer: the start positions */
 
     rc = cli_call(c, &r, PUB_SUB_RESP__RESP_KAFKA_SUBSCRIBE_RESP, &resp);
+
+    if (ppo) {
+        free(ppo[0]);
+        free(ppo);
+    }
+
     if (rc != CLI_OK) {
         return rc;
     }
 
     sub = r.req.sequence;
+    cmd->stream.started = 1;
 
-    cli_positions_set(&pos, resp->kafka_subscribe_resp->positions,
+    cli_positions_set(pos, resp->kafka_subscribe_resp->positions,
                       resp->kafka_subscribe_resp->n_positions, 0);
-    cli_print_offsets("positions", &pos);
+    cli_print_offsets("positions", pos);
+
+    if (cmd->stream.resumed) {
+        fputs(",\"resumed\":true", stdout);
+    }
 
     if (resp->kafka_subscribe_resp->ended) {
         pubsub_resp_free(resp);
@@ -1387,7 +1510,7 @@ cli_run_subscribe(pubsub_conn_t *c, cli_cmd_t *cmd)
         return CLI_FAILED;
     }
 
-    printed = 0;
+    printed = cmd->stream.printed;
     consumed = 0;
     threshold = (cmd->window + 1) / 2;
 
@@ -1433,7 +1556,7 @@ cli_run_subscribe(pubsub_conn_t *c, cli_cmd_t *cmd)
                 m = f->messages[i];
                 consumed++;
 
-                next = cli_position(&pos, m->partition);
+                next = cli_position(pos, m->partition);
                 if (next == NULL) {
                     pubsub_resp_free(resp);
                     fputs("pubsub-cli: out of memory\n", stderr);
@@ -1446,8 +1569,9 @@ cli_run_subscribe(pubsub_conn_t *c, cli_cmd_t *cmd)
 
                 cli_print_pushed(m);
                 *next = m->offset + 1;
+                cmd->stream.printed = ++printed;
 
-                if (++printed == cmd->count) {
+                if (printed == cmd->count) {
                     cli_stop = 1;
                     break;
                 }
@@ -1456,11 +1580,13 @@ cli_run_subscribe(pubsub_conn_t *c, cli_cmd_t *cmd)
             break;
 
         case PUB_SUB_RESP__RESP_KAFKA_SUBSCRIBE_RESP:
-            cli_positions_set(&pos, resp->kafka_subscribe_resp->positions,
-                              resp->kafka_subscribe_resp->n_positions, 0);
+            cli_positions_set(pos, resp->kafka_subscribe_resp->positions,
+                              resp->kafka_subscribe_resp->n_positions,
+                              only_new
+                              && resp->kafka_subscribe_resp->ended);
 
             if (resp->kafka_subscribe_resp->ended) {
-                cli_print_offsets("positions", &pos);
+                cli_print_offsets("positions", pos);
                 fputs(",\"ended\":true}\n", stdout);
                 pubsub_resp_free(resp);
                 (void) cli_flush();
@@ -1511,7 +1637,65 @@ cli_run_subscribe(pubsub_conn_t *c, cli_cmd_t *cmd)
         }
     }
 
-    return cli_unsubscribe(c, sub, &pos);
+    return cli_unsubscribe(c, sub, pos);
+}
+
+
+/*
+ * The partitions of a new subscription after a lost connection: each one
+ * printed from (or started at) from its next offset, the others listed as
+ * at first; --all and --group cover the rest as at first.
+ */
+
+static int
+cli_resume_offsets(cli_cmd_t *cmd, KafkaPartitionOffset ***ppo, size_t *n)
+{
+    size_t                  i, j, k;
+    cli_positions_t        *pos;
+    KafkaPartitionOffset   *po, **pp;
+
+    pos = &cmd->stream.pos;
+    k = pos->n + cmd->n_offsets;
+
+    po = calloc(k + 1, sizeof(KafkaPartitionOffset));
+    pp = calloc(k + 1, sizeof(KafkaPartitionOffset *));
+
+    if (po == NULL || pp == NULL) {
+        free(po);
+        free(pp);
+        fputs("pubsub-cli: out of memory\n", stderr);
+        return CLI_FAILED;
+    }
+
+    k = 0;
+
+    for (i = 0; i < pos->n; i++) {
+        kafka_partition_offset__init(&po[k]);
+        po[k].partition = pos->partition[i];
+        po[k].offset = pos->next[i];
+        pp[k] = &po[k];
+        k++;
+    }
+
+    for (i = 0; i < cmd->n_offsets; i++) {
+        for (j = 0; j < pos->n; j++) {
+            if (pos->partition[j] == cmd->offsets[i].partition) {
+                break;
+            }
+        }
+
+        if (j == pos->n) {
+            po[k] = cmd->offsets[i];
+            pp[k] = &po[k];
+            k++;
+        }
+    }
+
+    pp[0] = &po[0];
+    *ppo = pp;
+    *n = k;
+
+    return CLI_OK;
 }
 
 

@@ -90,7 +90,8 @@ our $VALGRIND_ERRORS = qr/
 # Every section a block may have (Test::Base's ONLY, SKIP, LAST included).
 my %KNOWN_SECTIONS = map { $_ => 1 } qw(
     ONLY SKIP LAST
-    main_config http_config config worker_processes log_level user_files
+    main_config http_config config worker_processes worker_connections
+    log_level user_files
     timeout must_die no_valgrind kafka
     error_log no_error_log no_check_alerts
     request raw_request more_headers error_code response_headers
@@ -515,7 +516,7 @@ sub build_config {
     $conf .= <<"EOF";
 
 events {
-    worker_connections 1024;
+    worker_connections @{[ $a{connections} // 1024 ]};
 }
 
 http {
@@ -657,6 +658,7 @@ sub _start {
             module      => $ENV{TEST_NGINX_NO_MODULE} ? undef : $MODULE,
             master      => !$VALGRIND,
             workers     => $run->{workers},
+            connections => _sec_trim($block, 'worker_connections') || 1024,
             log_level   => _sec_trim($block, 'log_level') || 'debug',
             user_root   => $> == 0 && !(($main // '') =~ /^\s*user\s/m),
             main_config => $main,
@@ -1292,7 +1294,8 @@ $TEST_NGINX_KAFKA_CLIENT_KEY (CN nginx-client, for mutual TLS),
 $TEST_NGINX_KAFKA_OTHER_CA (a CA that signed none of them) and
 $TEST_NGINX_KAFKA_CERTS (their directory).
 
-=item worker_processes: N, log_level: LEVEL (default debug), timeout: N
+=item worker_processes: N, worker_connections: N (default 1024), log_level:
+LEVEL (default debug), timeout: N
 
 timeout is the seconds any one read waits (default 5; 3 times that under
 valgrind).
