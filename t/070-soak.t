@@ -401,6 +401,9 @@ cycles subscribed all
 --- kafka
 topic: soak 2
 --- no_check_alerts
+# a worker the master replaces needs the master process, which the harness
+# runs only without valgrind
+--- no_valgrind
 --- error_log
 exited on signal 9
 --- ws_code
