@@ -449,6 +449,9 @@ extern ngx_http_pubsub_command_t  ngx_http_pubsub_kafka_subscribe_commands[];
 
 ngx_int_t ngx_http_pubsub_kafka_init_session(
     ngx_http_pubsub_session_t *session, void *data, void *conf);
+
+/* ngx_http_pubsub_kafka_push.c */
+
 void ngx_http_pubsub_kafka_drain(ngx_http_pubsub_session_t *session,
     void *data);
 
