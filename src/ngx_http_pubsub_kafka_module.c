@@ -523,6 +523,8 @@ ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_pubsub_kafka_loc_conf_t *prev = parent;
     ngx_http_pubsub_kafka_loc_conf_t *conf = child;
 
+    ngx_http_pubsub_kafka_acl_t       none;
+
     if (conf->properties == NULL) {
         conf->properties = prev->properties;
     }
@@ -542,23 +544,45 @@ ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_uint_value(conf->max_lookups, prev->max_lookups, 256);
     ngx_conf_merge_uint_value(conf->max_subscriptions,
                               prev->max_subscriptions, 64);
-    ngx_conf_merge_value(conf->produce, prev->produce, 0);
+    /*
+     * pubsub_kafka_produce on|off is pubsub_kafka_write * or nothing, of
+     * old, at its own level: a child's list or flag replaces its parent's
+     */
 
-    /* pubsub_kafka_produce on is pubsub_kafka_write *, of old */
+    if (conf->produce == NGX_CONF_UNSET && !conf->write.set
+        && !prev->write.set)
+    {
+        /* the http{} level, never merged itself, has only its flag */
+        conf->produce = prev->produce;
+    }
 
-    if (conf->produce && conf->write.set) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"pubsub_kafka_produce\" and "
-                           "\"pubsub_kafka_write\" go not together: "
-                           "\"pubsub_kafka_produce on\" is "
-                           "\"pubsub_kafka_write *\"");
-        return NGX_CONF_ERROR;
+    if (conf->produce != NGX_CONF_UNSET) {
+
+        if (conf->write.set) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"pubsub_kafka_produce\" and "
+                               "\"pubsub_kafka_write\" go not together: "
+                               "\"pubsub_kafka_produce on\" is "
+                               "\"pubsub_kafka_write *\"");
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&none, sizeof(ngx_http_pubsub_kafka_acl_t));
+
+        if (ngx_http_pubsub_kafka_acl_merge(cf, &conf->write, &none,
+                                            conf->produce ? "*" : NULL)
+            != NGX_CONF_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        conf->write.set = 1;
     }
 
     if (ngx_http_pubsub_kafka_acl_merge(cf, &conf->read, &prev->read, "*")
         != NGX_CONF_OK
         || ngx_http_pubsub_kafka_acl_merge(cf, &conf->write, &prev->write,
-                                           conf->produce ? "*" : NULL)
+                                           NULL)
            != NGX_CONF_OK
         || ngx_http_pubsub_kafka_acl_merge(cf, &conf->groups, &prev->groups,
                                            NULL)

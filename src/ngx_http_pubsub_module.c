@@ -221,8 +221,10 @@ ngx_http_pubsub_expiry(ngx_http_request_t *r,
         return NGX_HTTP_FORBIDDEN;
     }
 
-    if (exp - now > NGX_MAX_INT32_VALUE / 1000) {
-        return NGX_OK;
+    /* as far as ngx_msec_t reaches: 49 days where it has 32 bits */
+
+    if ((ngx_msec_t) (exp - now) >= NGX_TIMER_INFINITE / 1000) {
+        exp = now + NGX_TIMER_INFINITE / 1000 - 1;
     }
 
     *after = (ngx_msec_t) (exp - now) * 1000;

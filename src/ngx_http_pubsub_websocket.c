@@ -18,6 +18,12 @@
 /* reads of one connection in a row before others get their turn */
 #define NGX_HTTP_PUBSUB_WS_READS         4
 
+/*
+ * a timer of nginx is at most this long (epoll_wait() takes an int):
+ * an expiry further off takes several
+ */
+#define NGX_HTTP_PUBSUB_WS_TIMER_MAX     86400000
+
 
 static void ngx_http_pubsub_ws_read_event(ngx_event_t *rev);
 static void ngx_http_pubsub_ws_shutdown(ngx_http_pubsub_ws_t *ws);
@@ -709,6 +715,13 @@ ngx_http_pubsub_ws_expire_at(ngx_http_pubsub_ws_t *ws, ngx_msec_t after)
         ngx_del_timer(&ws->expire);
     }
 
+    ws->expire_left = 0;
+
+    if (after > NGX_HTTP_PUBSUB_WS_TIMER_MAX) {
+        ws->expire_left = after - NGX_HTTP_PUBSUB_WS_TIMER_MAX;
+        after = NGX_HTTP_PUBSUB_WS_TIMER_MAX;
+    }
+
     ngx_add_timer(&ws->expire, after);
 }
 
@@ -719,6 +732,11 @@ ngx_http_pubsub_ws_expire_handler(ngx_event_t *ev)
     ngx_http_pubsub_ws_t  *ws;
 
     ws = ev->data;
+
+    if (ws->expire_left) {
+        ngx_http_pubsub_ws_expire_at(ws, ws->expire_left);
+        return;
+    }
 
     ngx_log_error(NGX_LOG_INFO, ws->connection->log, 0,
                   "pubsub: connection expired (pubsub_expires), closing");

@@ -89,6 +89,7 @@ struct ngx_http_pubsub_ws_s {
     ngx_event_t                      ping;
     ngx_event_t                      idle;
     ngx_event_t                      expire;
+    ngx_msec_t                       expire_left;   /* after the timer */
 
     ngx_event_handler_pt             request_handler;   /* nginx's */
 
