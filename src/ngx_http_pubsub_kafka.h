@@ -254,6 +254,7 @@ typedef struct {
     ngx_fd_t                             fetch_fd;  /* write ends */
     ngx_fd_t                             main_fd;
     ngx_uint_t                           brokers_up; /* from statistics */
+    ngx_uint_t                           brokers_down;
 
     /* the topic of the last message, so most need no look-up */
     ngx_http_pubsub_kafka_topic_t       *last_topic;

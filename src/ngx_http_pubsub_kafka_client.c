@@ -594,8 +594,9 @@ ngx_http_pubsub_kafka_log(ngx_http_pubsub_kafka_handle_t *h,
 
 /*
  * librdkafka's statistics, for what no API tells: how many of the
- * handle's broker connections are up.  Each broker object of the JSON
- * carries "source" and "state"; the internal broker does not count.
+ * handle's broker connections are up, and how many not.  Each broker
+ * object of the JSON carries "source" and "state"; the internal broker
+ * and the logical ones (a group coordinator's) do not count.
  */
 
 static void
@@ -603,7 +604,7 @@ ngx_http_pubsub_kafka_stats(ngx_http_pubsub_kafka_handle_t *h,
     const char *json)
 {
     u_char      *p, *last, *state;
-    ngx_uint_t   up;
+    ngx_uint_t   up, down;
 
     static u_char  source[] = "\"source\":\"";
     static u_char  state_key[] = "\"state\":\"";
@@ -619,6 +620,7 @@ ngx_http_pubsub_kafka_stats(ngx_http_pubsub_kafka_handle_t *h,
 
     last = p + ngx_strlen(p);
     up = 0;
+    down = 0;
 
     for ( ;; ) {
         p = ngx_strlcasestrn(p, last, source, sizeof(source) - 2);
@@ -634,15 +636,21 @@ ngx_http_pubsub_kafka_stats(ngx_http_pubsub_kafka_handle_t *h,
         }
 
         if (ngx_strncmp(p, "internal", 8) != 0
-            && ngx_strncmp(state + sizeof(state_key) - 1, "UP\"", 3) == 0)
+            && ngx_strncmp(p, "logical", 7) != 0)
         {
-            up++;
+            if (ngx_strncmp(state + sizeof(state_key) - 1, "UP\"", 3) == 0) {
+                up++;
+
+            } else {
+                down++;
+            }
         }
 
         p = state + sizeof(state_key) - 1;
     }
 
     h->brokers_up = up;
+    h->brokers_down = down;
 }
 
 

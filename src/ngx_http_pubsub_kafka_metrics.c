@@ -26,17 +26,18 @@
 
 /* the series of a cluster, in the order of ngx_http_pubsub_kafka_cseries */
 #define NGX_HTTP_PUBSUB_KAFKA_C_BROKERS    0
-#define NGX_HTTP_PUBSUB_KAFKA_C_PARTITIONS 1
-#define NGX_HTTP_PUBSUB_KAFKA_C_READERS    2
-#define NGX_HTTP_PUBSUB_KAFKA_C_MESSAGES   3
-#define NGX_HTTP_PUBSUB_KAFKA_C_BYTES      4
-#define NGX_HTTP_PUBSUB_KAFKA_C_WAITERS    5
-#define NGX_HTTP_PUBSUB_KAFKA_C_LOOKUPS    6
-#define NGX_HTTP_PUBSUB_KAFKA_C_GAUGES     7        /* the counters after */
-#define NGX_HTTP_PUBSUB_KAFKA_C_READ       7
-#define NGX_HTTP_PUBSUB_KAFKA_C_SEEKS      8
-#define NGX_HTTP_PUBSUB_KAFKA_C_FETCHES    9
-#define NGX_HTTP_PUBSUB_KAFKA_C_N          10
+#define NGX_HTTP_PUBSUB_KAFKA_C_DOWN       1
+#define NGX_HTTP_PUBSUB_KAFKA_C_PARTITIONS 2
+#define NGX_HTTP_PUBSUB_KAFKA_C_READERS    3
+#define NGX_HTTP_PUBSUB_KAFKA_C_MESSAGES   4
+#define NGX_HTTP_PUBSUB_KAFKA_C_BYTES      5
+#define NGX_HTTP_PUBSUB_KAFKA_C_WAITERS    6
+#define NGX_HTTP_PUBSUB_KAFKA_C_LOOKUPS    7
+#define NGX_HTTP_PUBSUB_KAFKA_C_GAUGES     8        /* the counters after */
+#define NGX_HTTP_PUBSUB_KAFKA_C_READ       8
+#define NGX_HTTP_PUBSUB_KAFKA_C_SEEKS      9
+#define NGX_HTTP_PUBSUB_KAFKA_C_FETCHES    10
+#define NGX_HTTP_PUBSUB_KAFKA_C_N          11
 
 
 #define ngx_http_pubsub_kafka_series(name, type, help, labels)                \
@@ -90,6 +91,10 @@ static ngx_http_pubsub_metric_t  ngx_http_pubsub_kafka_cseries[] = {
     ngx_http_pubsub_kafka_series("pubsub_kafka_brokers_up", GAUGE,
         "Broker connections up, over the cluster client's librdkafka "
         "handles (librdkafka's statistics, every 5 s).", ""),
+
+    ngx_http_pubsub_kafka_series("pubsub_kafka_brokers_down", GAUGE,
+        "Broker connections not up (down, connecting, authenticating), "
+        "over the cluster client's librdkafka handles.", ""),
 
     ngx_http_pubsub_kafka_series("pubsub_kafka_partitions", GAUGE,
         "Partitions the cluster client knows of (read or being looked "
@@ -337,15 +342,17 @@ ngx_http_pubsub_kafka_metrics_client(ngx_http_pubsub_kafka_client_t *kc,
     ngx_uint_t base, ngx_uint_t group)
 {
     int64_t                          low, high, hw, next;
-    ngx_uint_t                       i, up, messages;
+    ngx_uint_t                       i, up, down, messages;
     ngx_http_pubsub_kafka_part_t    *p;
     ngx_http_pubsub_kafka_topic_t   *t;
     ngx_http_pubsub_kafka_reader_t  *r;
 
     up = 0;
+    down = 0;
 
     for (i = 0; i < NGX_HTTP_PUBSUB_KAFKA_READERS; i++) {
         up += kc->handles[i].brokers_up;
+        down += kc->handles[i].brokers_down;
     }
 
     messages = 0;
@@ -388,6 +395,7 @@ ngx_http_pubsub_kafka_metrics_client(ngx_http_pubsub_kafka_client_t *kc,
     }
 
     ngx_http_pubsub_metric_set(base + NGX_HTTP_PUBSUB_KAFKA_C_BROKERS, up);
+    ngx_http_pubsub_metric_set(base + NGX_HTTP_PUBSUB_KAFKA_C_DOWN, down);
     ngx_http_pubsub_metric_set(base + NGX_HTTP_PUBSUB_KAFKA_C_PARTITIONS,
                                kc->npartitions);
     ngx_http_pubsub_metric_set(base + NGX_HTTP_PUBSUB_KAFKA_C_READERS,

@@ -577,6 +577,8 @@ ngx_http_pubsub_ws_control(ngx_http_pubsub_ws_t *ws)
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ws->connection->log, 0,
                        "pubsub: client sent close frame");
 
+        ngx_http_pubsub_ws_metric_close(NGX_HTTP_PUBSUB_WS_NO_STATUS, 1);
+
         ws->stats.close_code = NGX_HTTP_PUBSUB_WS_NO_STATUS;
         ws->stats.close_by_client = 1;
 
@@ -584,7 +586,11 @@ ngx_http_pubsub_ws_control(ngx_http_pubsub_ws_t *ws)
         return;
     }
 
-    status = (ws->control[0] << 8) | ws->control[1];
+    status = (ws->control_len > 1) ? (ws->control[0] << 8) | ws->control[1]
+                                   : 0;
+
+    /* a code not counted apart, or none of 2 bytes, counts as "other" */
+    ngx_http_pubsub_ws_metric_close(status, 1);
 
     if (ws->control_len == 1
         || !ngx_http_pubsub_ws_close_status_valid(status))

@@ -27,19 +27,19 @@
 
 #define ngx_http_pubsub_ws_close(labels)                                      \
     ngx_http_pubsub_ws_counter("pubsub_close_frames_total",                   \
-        "WebSocket closings by close code, by=\"client\" when the client "    \
-        "sent the first close frame, \"server\" when the server did "         \
-        "(1005: a close frame without a code).", labels)
+        "WebSocket close frames by direction and close code: received "       \
+        "from clients, sent by the server, its answers to the clients' "      \
+        "included (1005: a close frame without a code).", labels)
 
-#define ngx_http_pubsub_ws_closes(by)                                         \
-    ngx_http_pubsub_ws_close("by=\"" by "\",code=\"1000\""),                  \
-    ngx_http_pubsub_ws_close("by=\"" by "\",code=\"1001\""),                  \
-    ngx_http_pubsub_ws_close("by=\"" by "\",code=\"1002\""),                  \
-    ngx_http_pubsub_ws_close("by=\"" by "\",code=\"1005\""),                  \
-    ngx_http_pubsub_ws_close("by=\"" by "\",code=\"1008\""),                  \
-    ngx_http_pubsub_ws_close("by=\"" by "\",code=\"1009\""),                  \
-    ngx_http_pubsub_ws_close("by=\"" by "\",code=\"1011\""),                  \
-    ngx_http_pubsub_ws_close("by=\"" by "\",code=\"other\"")
+#define ngx_http_pubsub_ws_closes(dir)                                        \
+    ngx_http_pubsub_ws_close("code=\"1000\",direction=\"" dir "\""),          \
+    ngx_http_pubsub_ws_close("code=\"1001\",direction=\"" dir "\""),          \
+    ngx_http_pubsub_ws_close("code=\"1002\",direction=\"" dir "\""),          \
+    ngx_http_pubsub_ws_close("code=\"1005\",direction=\"" dir "\""),          \
+    ngx_http_pubsub_ws_close("code=\"1008\",direction=\"" dir "\""),          \
+    ngx_http_pubsub_ws_close("code=\"1009\",direction=\"" dir "\""),          \
+    ngx_http_pubsub_ws_close("code=\"1011\",direction=\"" dir "\""),          \
+    ngx_http_pubsub_ws_close("direction=\"" dir "\",code=\"other\"")
 
 #define ngx_http_pubsub_ws_outcome(status)                                    \
     ngx_http_pubsub_ws_counter("pubsub_connections_total",                    \
@@ -89,8 +89,8 @@ static ngx_http_pubsub_metric_t  ngx_http_pubsub_ws_series[] = {
         "Connections closed because the client did not read and the output "
         "queue was full.", ""),
 
-    ngx_http_pubsub_ws_closes("client"),
-    ngx_http_pubsub_ws_closes("server"),
+    ngx_http_pubsub_ws_closes("received"),
+    ngx_http_pubsub_ws_closes("sent"),
 
     ngx_http_pubsub_ws_outcome("101"),
     ngx_http_pubsub_ws_outcome("400"),
@@ -126,7 +126,7 @@ ngx_http_pubsub_ws_metrics_init(ngx_conf_t *cf)
 
 
 void
-ngx_http_pubsub_ws_metric_close(ngx_uint_t code, ngx_uint_t by_client)
+ngx_http_pubsub_ws_metric_close(ngx_uint_t code, ngx_uint_t received)
 {
     ngx_uint_t  i;
 
@@ -136,10 +136,10 @@ ngx_http_pubsub_ws_metric_close(ngx_uint_t code, ngx_uint_t by_client)
         }
     }
 
-    /* by the client: the first 8 series, by the server: the next 8 */
+    /* received: the first 8 series, sent: the next 8 */
 
     ngx_http_pubsub_ws_metric(NGX_HTTP_PUBSUB_WS_M_CLOSES
-                              + (by_client ? 0 : 8) + i, 1);
+                              + (received ? 0 : 8) + i, 1);
 }
 
 

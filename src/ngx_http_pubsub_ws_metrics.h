@@ -35,7 +35,7 @@
 
 
 ngx_int_t ngx_http_pubsub_ws_metrics_init(ngx_conf_t *cf);
-void ngx_http_pubsub_ws_metric_close(ngx_uint_t code, ngx_uint_t by_client);
+void ngx_http_pubsub_ws_metric_close(ngx_uint_t code, ngx_uint_t received);
 void ngx_http_pubsub_ws_metric_outcome(ngx_uint_t status);
 
 

@@ -237,8 +237,8 @@ ngx_http_pubsub_ws_close_frame(ngx_http_pubsub_ws_t *ws, ngx_uint_t status,
         ws->stats.close_code = status ? status : NGX_HTTP_PUBSUB_WS_NO_STATUS;
     }
 
-    ngx_http_pubsub_ws_metric_close(ws->stats.close_code,
-                                    ws->stats.close_by_client);
+    ngx_http_pubsub_ws_metric_close(status ? status
+                                    : NGX_HTTP_PUBSUB_WS_NO_STATUS, 0);
 
     len = 0;
 

@@ -180,7 +180,7 @@ push @lines,
             'pubsub_kafka_messages_delivered_total{via="fetch"}')),
     'open after: ' . v($m, 'pubsub_websocket_connections'),
     'closed by clients: '
-        . v($m, 'pubsub_close_frames_total{by="client",code="1000"}'),
+        . v($m, 'pubsub_close_frames_total{code="1000",direction="received"}'),
     'frames in/out: '
         . v($m, 'pubsub_websocket_frames_received_total') . '/'
         . v($m, 'pubsub_websocket_frames_sent_total');
@@ -209,10 +209,11 @@ fetched: counted
 open after: 0
 closed by clients: 26
 frames in/out: 52/52
-families: 27
+families: 28
 pubsub_close_frames_total counter 16
 pubsub_commands_total counter 11 per command
 pubsub_connections_total counter 9
+pubsub_kafka_brokers_down gauge 1
 pubsub_kafka_brokers_up gauge 1
 pubsub_kafka_commits_total counter 2
 pubsub_kafka_fetches_total counter 1
@@ -293,7 +294,7 @@ access forbidden by rule
 
 
 
-=== TEST 3: close codes by code and by whom
+=== TEST 3: close frames by code, received and sent
 --- config eval
 $::LISTEN . <<'EOF';
     location = /ws {
@@ -334,9 +335,10 @@ push @out, 'idle: ' . $c->recv_line;
 $c = ws_connect(path => '/expires');
 push @out, 'expired: ' . $c->recv_line;
 my $m = wait_scrape(sub { v($_[0], 'pubsub_websocket_connections') == 0 });
-for my $by (qw(client server)) {
-    push @out, "$by: " . join ' ', map {
-        "$_=" . v($m, "pubsub_close_frames_total{by=\"$by\",code=\"$_\"}")
+for my $dir (qw(received sent)) {
+    push @out, "$dir: " . join ' ', map {
+        "$_=" . v($m,
+                  "pubsub_close_frames_total{code=\"$_\",direction=\"$dir\"}")
     } qw(1000 1001 1002 1005 1008 1009 1011 other);
 }
 \@out;
@@ -348,8 +350,8 @@ unmasked: close 1002
 too big: close 1009
 idle: close 1000
 expired: close 1008
-client: 1000=0 1001=1 1002=0 1005=1 1008=0 1009=0 1011=0 other=1
-server: 1000=1 1001=0 1002=1 1005=0 1008=1 1009=1 1011=0 other=0
+received: 1000=0 1001=1 1002=0 1005=1 1008=0 1009=0 1011=0 other=1
+sent: 1000=1 1001=1 1002=1 1005=1 1008=1 1009=1 1011=0 other=1
 
 
 
@@ -543,7 +545,7 @@ push @out, 'upgrades: ' . v($before, 'pubsub_connections_total{outcome="101"}')
 push @out, 'pings: ' . v($after,
     'pubsub_commands_total{command="ping",result="ok"}');
 push @out, 'closed by the reload: ' . v($after,
-    'pubsub_close_frames_total{by="server",code="1001"}');
+    'pubsub_close_frames_total{code="1001",direction="sent"}');
 push @out, 'open: ' . v($after, 'pubsub_websocket_connections');
 $_->close for @d;
 
@@ -734,3 +736,68 @@ error code=400
 subscribed: 5 1 2 1 1 1
 subscribe ended 0@5
 after: 5 0 2 1 1 1\z
+
+
+
+=== TEST 12: the cluster's series move with what clients do: broker connections up, then down with the broker; partitions, readers, window, waiters, messages read, fetches
+--- timeout: 30
+--- config eval
+$::LISTEN . <<'EOF';
+    location = /kafka {
+        pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
+        pubsub_kafka_property fetch.wait.max.ms 10;
+        pubsub_kafka_property statistics.interval.ms 100;
+        pubsub_kafka_fetch_max_wait 10s;
+    }
+EOF
+--- kafka
+topic: mv 1
+produce_n mv 0 20 m
+--- ws_path: /kafka
+--- no_check_alerts
+--- error_log
+brokers are down
+--- no_error_log
+[crit]
+--- ws_code
+my $k = sub { "pubsub_kafka_$_[0]\{cluster=\"" . kafka_brokers() . '"}' };
+my @moving = qw(partitions readers window_messages window_bytes waiters
+                messages_read_total fetches_total);
+my $m = scrape();
+my @out = ('before: ' . join ' ', map { v($m, $k->($_)) } @moving);
+$ws->send_req(sequence => 1, cmd_kafka_fetch =>
+              { topic => 'mv', partition => 0, offset => 0 });
+my $r = $ws->recv_resp;
+push @out, 'fetched: '
+    . (@{ $r->{kafka_fetch_resp}{messages} || [] } ? 'some' : 'none');
+# a fetch at the end waits for the next message
+$ws->send_req(sequence => 2, cmd_kafka_fetch =>
+              { topic => 'mv', partition => 0, offset => 20 });
+$m = wait_scrape(sub { v($_[0], $k->('waiters')) >= 1
+                       && v($_[0], $k->('brokers_up')) >= 1 }, 10);
+push @out, map { my $v = v($m, $k->($_)); "$_: " . ($v > 0 ? 'moved' : $v) }
+    'brokers_up', @moving;
+push @out, 'brokers_down: ' . v($m, $k->('brokers_down'));
+mock_cmd('down 1');
+$m = wait_scrape(sub { v($_[0], $k->('brokers_down')) >= 1 }, 15);
+push @out, 'broker down: '
+    . (v($m, $k->('brokers_down')) >= 1 ? 'counted' : 'not counted');
+mock_cmd('up 1');
+$m = wait_scrape(sub { v($_[0], $k->('brokers_down')) == 0 }, 15);
+push @out, 'broker up again: '
+    . (v($m, $k->('brokers_down')) == 0 ? 'counted' : 'not counted');
+\@out;
+--- ws_response
+before: 0 0 0 0 0 0 0
+fetched: some
+brokers_up: moved
+partitions: moved
+readers: moved
+window_messages: moved
+window_bytes: moved
+waiters: moved
+messages_read_total: moved
+fetches_total: moved
+brokers_down: 0
+broker down: counted
+broker up again: counted
