@@ -392,9 +392,10 @@ char *ngx_http_pubsub_kafka_check_properties(ngx_conf_t *cf,
 ngx_int_t ngx_http_pubsub_kafka_check_topic(u_char *name, size_t len);
 ngx_http_pubsub_kafka_part_t *ngx_http_pubsub_kafka_part_next(
     ngx_http_pubsub_kafka_client_t *kc, ngx_http_pubsub_kafka_part_t *p);
-const char *ngx_http_pubsub_kafka_check_ids(int32_t *ids, ngx_uint_t n);
+const char *ngx_http_pubsub_kafka_check_ids(int32_t *ids, ngx_uint_t n,
+    int32_t *bad);
 const char *ngx_http_pubsub_kafka_check_list(KafkaPartitionOffset **list,
-    ngx_uint_t n);
+    ngx_uint_t n, int32_t *bad);
 u_char *ngx_http_pubsub_kafka_name_text(u_char *buf, u_char *name,
     size_t len);
 ngx_http_pubsub_kafka_part_t *ngx_http_pubsub_kafka_partition(

@@ -63,6 +63,8 @@ static ngx_http_pubsub_kafka_batch_t *ngx_http_pubsub_kafka_batch(
 static void ngx_http_pubsub_kafka_batch_send(ngx_event_t *ev);
 static void ngx_http_pubsub_kafka_batch_run(ngx_http_pubsub_kafka_task_t *t);
 static void ngx_http_pubsub_kafka_batch_done(ngx_http_pubsub_kafka_task_t *t);
+static void ngx_http_pubsub_kafka_batch_finish(
+    ngx_http_pubsub_kafka_batch_t *b);
 static void ngx_http_pubsub_kafka_batch_answer(
     ngx_http_pubsub_kafka_batch_t *b, ngx_http_pubsub_kafka_commit_t *c);
 static void ngx_http_pubsub_kafka_batch_free(ngx_http_pubsub_kafka_batch_t *b);
@@ -100,8 +102,9 @@ ngx_http_pubsub_command_t  ngx_http_pubsub_kafka_group_commands[] = {
 static ngx_int_t
 ngx_http_pubsub_kafka_commit(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
 {
+    int32_t                            bad;
     ngx_str_t                          group;
-    ngx_uint_t                         i;
+    ngx_uint_t                         i, named;
     const char                        *reason;
     CmdKafkaCommit                    *kc;
     ngx_http_pubsub_kafka_batch_t     *b;
@@ -125,6 +128,8 @@ ngx_http_pubsub_kafka_commit(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
     }
 
     conf = cmd->conf;
+    named = 0;
+    bad = 0;
 
     if (kc->n_offsets == 0) {
         reason = "no offsets";
@@ -133,13 +138,25 @@ ngx_http_pubsub_kafka_commit(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
         reason = "more partitions than \"pubsub_kafka_max_partitions\"";
 
     } else {
-        reason = ngx_http_pubsub_kafka_check_list(kc->offsets, kc->n_offsets);
+        reason = ngx_http_pubsub_kafka_check_list(kc->offsets, kc->n_offsets,
+                                                  &bad);
+        named = 1;
     }
 
     for (i = 0; reason == NULL && i < kc->n_offsets; i++) {
         if (kc->offsets[i]->offset < 0) {
             reason = "negative offset";
+            bad = kc->offsets[i]->partition;
         }
+    }
+
+    if (reason && named) {
+        (void) ngx_http_pubsub_send_error(cmd, NGX_HTTP_PUBSUB_BAD_REQUEST,
+                                          "failed to commit, group: %s, "
+                                          "topic: %s, partition: %D, "
+                                          "err: %s", kc->group, kc->topic,
+                                          bad, reason);
+        return NGX_OK;
     }
 
     if (reason) {
@@ -264,10 +281,8 @@ static void
 ngx_http_pubsub_kafka_batch_send(ngx_event_t *ev)
 {
     ngx_int_t                         rc;
-    ngx_queue_t                      *q;
     ngx_http_pubsub_kafka_task_t     *t;
     ngx_http_pubsub_kafka_batch_t    *b, **bp;
-    ngx_http_pubsub_kafka_commit_t   *c;
     ngx_http_pubsub_kafka_client_t   *kc;
 
     b = ev->data;
@@ -297,14 +312,7 @@ ngx_http_pubsub_kafka_batch_send(ngx_event_t *ev)
     b->err = (rc == NGX_BUSY) ? RD_KAFKA_RESP_ERR__QUEUE_FULL
                               : RD_KAFKA_RESP_ERR__FAIL;
 
-    while (!ngx_queue_empty(&b->commits)) {
-        q = ngx_queue_head(&b->commits);
-        ngx_queue_remove(q);
-        c = ngx_queue_data(q, ngx_http_pubsub_kafka_commit_t, queue);
-        ngx_http_pubsub_kafka_batch_answer(b, c);
-    }
-
-    ngx_http_pubsub_kafka_batch_free(b);
+    ngx_http_pubsub_kafka_batch_finish(b);
 }
 
 
@@ -429,15 +437,25 @@ ngx_http_pubsub_kafka_batch_run(ngx_http_pubsub_kafka_task_t *t)
 static void
 ngx_http_pubsub_kafka_batch_done(ngx_http_pubsub_kafka_task_t *t)
 {
-    ngx_queue_t                      *q;
     ngx_http_pubsub_kafka_batch_t    *b;
-    ngx_http_pubsub_kafka_commit_t   *c;
 
     b = *(ngx_http_pubsub_kafka_batch_t **) t->data;
 
     if (t->skipped) {
         b->err = RD_KAFKA_RESP_ERR__DESTROY;
     }
+
+    ngx_http_pubsub_kafka_batch_finish(b);
+}
+
+
+/* every commit of the batch answered, and the batch freed */
+
+static void
+ngx_http_pubsub_kafka_batch_finish(ngx_http_pubsub_kafka_batch_t *b)
+{
+    ngx_queue_t                     *q;
+    ngx_http_pubsub_kafka_commit_t  *c;
 
     while (!ngx_queue_empty(&b->commits)) {
         q = ngx_queue_head(&b->commits);
@@ -617,12 +635,17 @@ ngx_http_pubsub_kafka_group_code(rd_kafka_resp_err_t err)
         return NGX_HTTP_PUBSUB_FORBIDDEN;
 
     case RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID:
+    case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
+    case RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID:
     case RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION:
     case RD_KAFKA_RESP_ERR_INVALID_GROUP_ID:
     case RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE:
     case RD_KAFKA_RESP_ERR_INVALID_COMMIT_OFFSET_SIZE:
     case RD_KAFKA_RESP_ERR_GROUP_SUBSCRIBED_TO_TOPIC:
-        /* Kafka refuses it for this group: retrying will not help */
+        /*
+         * Kafka refuses it for this group, which real consumers use (a
+         * rebalance among them too): retrying will not help
+         */
         return NGX_HTTP_PUBSUB_BAD_REQUEST;
 
     default:
@@ -651,6 +674,7 @@ ngx_http_pubsub_kafka_commit_cancel(ngx_http_pubsub_cmd_t *cmd)
 static ngx_int_t
 ngx_http_pubsub_kafka_committed(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
 {
+    int32_t                            bad;
     ngx_int_t                          rc;
     ngx_str_t                          topic, group;
     ngx_uint_t                         i;
@@ -678,16 +702,24 @@ ngx_http_pubsub_kafka_committed(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
         return NGX_OK;
     }
 
-    reason = (kc->n_partitions > conf->max_partitions)
-             ? "more partitions than \"pubsub_kafka_max_partitions\""
-             : ngx_http_pubsub_kafka_check_ids(kc->partitions,
-                                               kc->n_partitions);
+    if (kc->n_partitions > conf->max_partitions) {
+        (void) ngx_http_pubsub_send_error(cmd, NGX_HTTP_PUBSUB_BAD_REQUEST,
+                                          "failed to read committed "
+                                          "offsets, group: %s, topic: %s, "
+                                          "err: more partitions than "
+                                          "\"pubsub_kafka_max_partitions\"",
+                                          kc->group, kc->topic);
+        return NGX_OK;
+    }
 
+    reason = ngx_http_pubsub_kafka_check_ids(kc->partitions, kc->n_partitions,
+                                             &bad);
     if (reason) {
         (void) ngx_http_pubsub_send_error(cmd, NGX_HTTP_PUBSUB_BAD_REQUEST,
                                           "failed to read committed "
-                                          "offsets, topic: %s, err: %s",
-                                          kc->topic, reason);
+                                          "offsets, group: %s, topic: %s, "
+                                          "partition: %D, err: %s",
+                                          kc->group, kc->topic, bad, reason);
         return NGX_OK;
     }
 

@@ -79,11 +79,11 @@ ngx_http_pubsub_kafka_check_topic(u_char *name, size_t len)
  * Partitions a client listed, n of them (bounded by the caller by
  * pubsub_kafka_max_partitions): none negative, none twice.  The lists are
  * sorted in place, by partition, so that a hostile one costs n log n, not
- * n^2.  Return NULL, or why not.
+ * n^2.  Return NULL, or why not and, in "bad", which partition.
  */
 
 const char *
-ngx_http_pubsub_kafka_check_ids(int32_t *ids, ngx_uint_t n)
+ngx_http_pubsub_kafka_check_ids(int32_t *ids, ngx_uint_t n, int32_t *bad)
 {
     ngx_uint_t  i;
 
@@ -91,6 +91,8 @@ ngx_http_pubsub_kafka_check_ids(int32_t *ids, ngx_uint_t n)
               ngx_http_pubsub_kafka_cmp_ids);
 
     for (i = 0; i < n; i++) {
+        *bad = ids[i];
+
         if (ids[i] < 0) {
             return "negative partition";
         }
@@ -105,7 +107,8 @@ ngx_http_pubsub_kafka_check_ids(int32_t *ids, ngx_uint_t n)
 
 
 const char *
-ngx_http_pubsub_kafka_check_list(KafkaPartitionOffset **list, ngx_uint_t n)
+ngx_http_pubsub_kafka_check_list(KafkaPartitionOffset **list, ngx_uint_t n,
+    int32_t *bad)
 {
     ngx_uint_t  i;
 
@@ -113,6 +116,8 @@ ngx_http_pubsub_kafka_check_list(KafkaPartitionOffset **list, ngx_uint_t n)
               ngx_http_pubsub_kafka_cmp_list);
 
     for (i = 0; i < n; i++) {
+        *bad = list[i]->partition;
+
         if (list[i]->partition < 0) {
             return "negative partition";
         }

@@ -202,9 +202,17 @@ ngx_http_pubsub_kafka_produce_check(ngx_http_pubsub_cmd_t *cmd,
         return NGX_OK;
     }
 
-    (void) ngx_http_pubsub_send_error(cmd, NGX_HTTP_PUBSUB_BAD_REQUEST,
-                                      "failed to produce, topic: %s, err: %s",
-                                      kp->topic, reason);
+    if (kp->target_case == CMD_KAFKA_PRODUCE__TARGET_PARTITION) {
+        (void) ngx_http_pubsub_send_error(cmd, NGX_HTTP_PUBSUB_BAD_REQUEST,
+                                          "failed to produce, topic: %s, "
+                                          "partition: %D, err: %s",
+                                          kp->topic, kp->partition, reason);
+    } else {
+        (void) ngx_http_pubsub_send_error(cmd, NGX_HTTP_PUBSUB_BAD_REQUEST,
+                                          "failed to produce, topic: %s, "
+                                          "err: %s", kp->topic, reason);
+    }
+
     return NGX_DECLINED;
 }
 

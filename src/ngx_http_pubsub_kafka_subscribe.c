@@ -175,12 +175,15 @@ static ngx_int_t
 ngx_http_pubsub_kafka_sub_check(ngx_http_pubsub_cmd_t *cmd,
     CmdKafkaSubscribe *ks)
 {
-    ngx_uint_t                          i;
+    int32_t                             bad;
+    ngx_uint_t                          i, named;
     const char                         *reason;
     ngx_http_pubsub_kafka_loc_conf_t   *conf;
 
     conf = cmd->conf;
     reason = NULL;
+    named = 0;
+    bad = 0;
 
     if (ks->n_partitions == 0 && !ks->all_partitions) {
         reason = "no partitions: list them, or set all_partitions";
@@ -208,21 +211,32 @@ ngx_http_pubsub_kafka_sub_check(ngx_http_pubsub_cmd_t *cmd,
     for (i = 0; reason == NULL && i < ks->n_partitions; i++) {
         if (ks->partitions[i]->offset < -2) {
             reason = "offset must be -2, -1 or >= 0";
+            bad = ks->partitions[i]->partition;
+            named = 1;
         }
     }
 
     if (reason == NULL) {
         reason = ngx_http_pubsub_kafka_check_list(ks->partitions,
-                                                  ks->n_partitions);
+                                                  ks->n_partitions, &bad);
+        named = 1;
     }
 
     if (reason == NULL) {
         return NGX_OK;
     }
 
-    (void) ngx_http_pubsub_send_error(cmd, NGX_HTTP_PUBSUB_BAD_REQUEST,
-                                      "failed to subscribe, topic: %s, "
-                                      "err: %s", ks->topic, reason);
+    if (named) {
+        (void) ngx_http_pubsub_send_error(cmd, NGX_HTTP_PUBSUB_BAD_REQUEST,
+                                          "failed to subscribe, topic: %s, "
+                                          "partition: %D, err: %s",
+                                          ks->topic, bad, reason);
+    } else {
+        (void) ngx_http_pubsub_send_error(cmd, NGX_HTTP_PUBSUB_BAD_REQUEST,
+                                          "failed to subscribe, topic: %s, "
+                                          "err: %s", ks->topic, reason);
+    }
+
     return NGX_DECLINED;
 }
 

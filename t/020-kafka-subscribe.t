@@ -281,9 +281,9 @@ push @out, $ws->recv_line;
 seq=1 error code=400 message="failed to subscribe, topic: bad topic, partition: 0, err: invalid topic name"
 seq=2 error code=400 message="failed to subscribe, topic: test-consumer, err: no partitions: list them, or set all_partitions"
 seq=3 error code=400 message="failed to subscribe, topic: test-consumer, err: negative window"
-seq=4 error code=400 message="failed to subscribe, topic: test-consumer, err: a partition listed twice"
-seq=5 error code=400 message="failed to subscribe, topic: test-consumer, err: negative partition"
-seq=6 error code=400 message="failed to subscribe, topic: test-consumer, err: offset must be -2, -1 or >= 0"
+seq=4 error code=400 message="failed to subscribe, topic: test-consumer, partition: 0, err: a partition listed twice"
+seq=5 error code=400 message="failed to subscribe, topic: test-consumer, partition: -1, err: negative partition"
+seq=6 error code=400 message="failed to subscribe, topic: test-consumer, partition: 0, err: offset must be -2, -1 or >= 0"
 seq=7 error code=404 message="subscription failed, topic: test-consumer, partition: 5, err: _UNKNOWN_PARTITION"
 seq=8 error code=404 message="subscription failed, topic: gone, err: UNKNOWN_TOPIC_OR_PART"
 subscribe 0@0

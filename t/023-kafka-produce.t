@@ -128,7 +128,7 @@ partitions of one key: 1
 --- ws_response
 error code=400 message="failed to produce, topic: , partition: 0, err: invalid topic name"
 error code=400 message="failed to produce, topic: t, err: record over \"pubsub_kafka_produce_max_size\""
-error code=400 message="failed to produce, topic: t, err: negative partition"
+error code=400 message="failed to produce, topic: t, partition: -1, err: negative partition"
 error code=400 message="failed to produce, topic: t, err: negative timestamp"
 error code=400 message="failed to produce, topic: t, err: a header with no name"
 error code=404 message="failed to produce, topic: t, partition: 7, err: _UNKNOWN_PARTITION"

@@ -127,17 +127,21 @@ my @out = (
 );
 push @out, mock_cmd('err 8 UNKNOWN_MEMBER_ID 1');
 push @out, commit($ws, 'g3', 0 => 1);
+push @out, mock_cmd('err 8 REBALANCE_IN_PROGRESS 1');
+push @out, commit($ws, 'g3', 0 => 1);
 push @out, commit($ws, 'g3', 0 => 2), committed($ws, 'g3', 0);
 \@out;
 --- ws_response
 error code=400 message="failed to commit, topic: t, err: empty group"
-error code=400 message="failed to commit, group: g3, topic: t, err: negative offset"
+error code=400 message="failed to commit, group: g3, topic: t, partition: 0, err: negative offset"
 error code=400 message="failed to commit, group: g3, topic: t, err: no offsets"
 error code=400 message="failed to commit, group: g3, topic: t, partition: 0, err: offset 11 is beyond the end 10"
 error code=404 message="failed to commit, group: g3, topic: t, partition: 5, err: _UNKNOWN_PARTITION"
 error code=404 message="failed to read committed offsets, group: g3, topic: gone, err: UNKNOWN_TOPIC_OR_PART"
 ok
 error code=400 message="failed to commit, group: g3, topic: t, partition: 0, err: UNKNOWN_MEMBER_ID"
+ok
+error code=400 message="failed to commit, group: g3, topic: t, partition: 0, err: REBALANCE_IN_PROGRESS"
 commit
 committed 0@2
 

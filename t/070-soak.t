@@ -76,10 +76,12 @@ $SIG{$_} = sub { stop_children(); exit 1 } for qw(INT TERM);
 sub sizes { return @{ $_[$FULL ? 0 : 1] } }
 sub full { return $FULL }
 
-# the worker of this block's nginx (one worker)
+# the worker of this block's nginx (one worker); under valgrind nginx
+# runs without a master and is its own worker
 sub worker_pid {
     my ($master) = @_;
     $master //= nginx_pid();
+    return $master if use_valgrind();
     for (1 .. 100) {
         my @w = child_pids($master);
         return $w[0] if @w;
