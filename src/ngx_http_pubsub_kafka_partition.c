@@ -47,7 +47,7 @@ static void ngx_http_pubsub_kafka_lookup_done(
     ngx_http_pubsub_kafka_task_t *t);
 
 
-/* Kafka's rule for topic names: [a-zA-Z0-9._-]{1,249} */
+/* Kafka's rule for topic names: [a-zA-Z0-9._-]{1,249}, not "." or ".." */
 
 ngx_int_t
 ngx_http_pubsub_kafka_check_topic(u_char *name, size_t len)
@@ -55,6 +55,12 @@ ngx_http_pubsub_kafka_check_topic(u_char *name, size_t len)
     u_char  *p, *last;
 
     if (len == 0 || len > NGX_HTTP_PUBSUB_KAFKA_TOPIC_MAX) {
+        return NGX_DECLINED;
+    }
+
+    if ((len == 1 && name[0] == '.')
+        || (len == 2 && name[0] == '.' && name[1] == '.'))
+    {
         return NGX_DECLINED;
     }
 

@@ -200,3 +200,34 @@ GET /status
 ^\{"pid":\d+,"websockets":0,"clients":\[\{"brokers":"127\.0\.0\.1:9092,127\.0\.0\.1:9093",.*\},\{"brokers":"127\.0\.0\.1:9092,localhost:9093",.*\}\]\}\r?\n$
 --- no_error_log
 [emerg]
+
+
+
+=== TEST 16: an upstream server's weight means nothing to Kafka
+--- must_die
+--- http_config
+    upstream kafka_up {
+        server 127.0.0.1:9092 weight=2;
+    }
+--- config
+    location = /kafka {
+        pubsub_kafka_pass kafka://kafka_up;
+    }
+--- error_log
+Kafka broker "127.0.0.1:9092" in upstream "kafka_up": "weight" means nothing to Kafka
+
+
+
+=== TEST 17: nor does a backup server
+--- must_die
+--- http_config
+    upstream kafka_up {
+        server 127.0.0.1:9092;
+        server 127.0.0.1:9093 backup;
+    }
+--- config
+    location = /kafka {
+        pubsub_kafka_pass kafka://kafka_up;
+    }
+--- error_log
+Kafka broker "127.0.0.1:9093" in upstream "kafka_up": "backup" means nothing to Kafka

@@ -125,6 +125,8 @@ sub read_rows {
         { topic => '', partition => 0, offset => 0 } ],
     [ 'fetch, 1 MiB topic', cmd_kafka_fetch =>
         { topic => $big, partition => 0, offset => 0 } ],
+    [ 'fetch, topic ..', cmd_kafka_fetch =>
+        { topic => '..', partition => 0, offset => 0 } ],
     [ 'fetch, partition -1', cmd_kafka_fetch =>
         { topic => 't', partition => -1, offset => 0 } ],
     [ 'fetch, partition 2^31-1', cmd_kafka_fetch =>
@@ -146,6 +148,8 @@ sub subscribe_rows {
         { topic => '', partitions => [{ partition => 0 }] } ],
     [ '1 MiB topic', cmd_kafka_subscribe =>
         { topic => $big, partitions => [{ partition => 0 }] } ],
+    [ 'topic .', cmd_kafka_subscribe =>
+        { topic => '.', partitions => [{ partition => 0 }] } ],
     [ '1 MiB group', cmd_kafka_subscribe =>
         { topic => 't', group => $big, partitions => [{ partition => 0 }] } ],
     [ 'partition -1', cmd_kafka_subscribe =>
@@ -299,6 +303,7 @@ list, timestamp -3: error code=0 message="failed to list offset, topic: t, parti
 list, timestamp 2^63-1: list_offset offset=-1
 fetch, empty topic: error code=0 message="failed to fetch message, topic: , partition: 0, err: invalid topic name"
 fetch, 1 MiB topic: error code=0 message="failed to fetch message, topic: x{256}..., partition: 0, err: invalid topic name"
+fetch, topic ..: error code=0 message="failed to fetch message, topic: .., partition: 0, err: invalid topic name"
 fetch, partition -1: error code=0 message="failed to fetch message, topic: t, partition: -1, err: invalid partition"
 fetch, partition 2^31-1: error code=0 message="failed to fetch message, topic: t, partition: 2147483647, err: _UNKNOWN_PARTITION"
 fetch, offset -5: error code=0 message="failed to fetch message, topic: t, partition: 0, err: OFFSET_OUT_OF_RANGE"
@@ -313,6 +318,7 @@ table($ws, subscribe_rows());
 --- ws_response
 empty topic: error code=400 message="failed to subscribe, topic: , partition: 0, err: invalid topic name"
 1 MiB topic: error code=400 message="failed to subscribe, topic: x{256}..., partition: 0, err: invalid topic name"
+topic .: error code=400 message="failed to subscribe, topic: ., partition: 0, err: invalid topic name"
 1 MiB group: error code=400 message="failed to subscribe, topic: t, err: group name over 255 bytes"
 partition -1: error code=400 message="failed to subscribe, topic: t, partition: -1, err: negative partition"
 partition 2^31-1: error code=404 message="subscription failed, topic: t, partition: 2147483647, err: _UNKNOWN_PARTITION"
