@@ -4,6 +4,14 @@
  */
 
 
+/*
+ * Protocol buffers: a PubSubReq walked against the schema, then decoded by
+ * protobuf-c; KafkaMessage records and answer headers written by hand from
+ * bytes already in memory, where protobuf-c would copy them.  No nginx
+ * state, no I/O.
+ */
+
+
 #include <ngx_config.h>
 #include <ngx_core.h>
 

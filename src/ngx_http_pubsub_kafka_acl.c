@@ -9,7 +9,8 @@
  * use: pubsub_kafka_read, pubsub_kafka_write and pubsub_kafka_groups,
  * patterns whose variables are evaluated once, at the upgrade; every
  * command naming a topic or a group is checked, before Kafka is asked
- * anything, and each (connection, name) is decided once.
+ * anything, and each (connection, name) is decided once.  It asks Kafka
+ * nothing, so a refusal tells nothing of what exists.
  */
 
 

@@ -7,7 +7,8 @@
 /*
  * APISIX's two Kafka commands, CmdKafkaListOffset and CmdKafkaFetch, with
  * APISIX's error strings and code 0.  A fetch is a waiter of the readers;
- * it is answered from a window, by its deadline whatever happens.
+ * it is answered from a window, by its deadline whatever happens.  It
+ * never reads Kafka or moves a reader itself: the dispatch does.
  */
 
 

@@ -9,6 +9,8 @@
  * CmdKafkaCommit stores where a client got to, CmdKafkaCommitted reads it
  * back (and CmdKafkaSubscribe's group starts there).  Commits of one group
  * within pubsub_kafka_commit_interval go to Kafka as one Admin request.
+ * It never joins a group or makes a consumer: the Admin API only, in the
+ * thread pool.
  */
 
 

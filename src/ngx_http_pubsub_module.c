@@ -4,6 +4,14 @@
  */
 
 
+/*
+ * The nginx glue: the "pubsub" module's directives, the content handler
+ * that takes the request over as a WebSocket after nginx's access phases,
+ * pubsub_expires, and CmdPing.  It wires the layers; it frames nothing,
+ * decodes nothing and asks no backend anything itself.
+ */
+
+
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>

@@ -4,6 +4,14 @@
  */
 
 
+/*
+ * The protocol: each WebSocket message a PubSubReq, checked and decoded,
+ * dispatched by the command table of the location to its handler; answers
+ * encoded with the request's sequence.  Knows nothing of Kafka: backends
+ * bring their commands as rows of a table.
+ */
+
+
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>

@@ -4,6 +4,13 @@
  */
 
 
+/*
+ * A WebSocket connection (RFC 6455) after the 101: reading and message
+ * reassembly, ping/pong, the close handshake, idle and expiry timers.
+ * Messages go to its owner as bytes; it knows nothing of protobuf or Kafka.
+ */
+
+
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>

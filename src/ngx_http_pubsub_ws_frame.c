@@ -4,6 +4,13 @@
  */
 
 
+/*
+ * RFC 6455 frames: a parser that resumes at any byte boundary (bytes in,
+ * frame events out) and the frame header writer.  Pure: no connection, no
+ * allocation, no I/O.
+ */
+
+
 #include <ngx_config.h>
 #include <ngx_core.h>
 
