@@ -26,6 +26,9 @@ static void bench_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
     void *opaque);
 static void bench_error_cb(rd_kafka_t *rk, int err, const char *reason,
     void *opaque);
+static int bench_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf,
+    int props, const char *topic, rd_kafka_t **rk, rd_kafka_topic_t **rkt,
+    char *errstr, size_t size);
 static void bench_consumer_event(void *data, uint32_t events);
 
 
@@ -39,6 +42,45 @@ bench_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
         != RD_KAFKA_CONF_OK)
     {
         snprintf(errstr, size, "property \"%.200s\": %s", name, err);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * The handle of "type" from "conf" (destroyed if it fails) and its topic;
+ * with "props", the --property settings first, over the defaults set.
+ */
+
+static int
+bench_kafka_new(rd_kafka_type_t type, rd_kafka_conf_t *conf, int props,
+    const char *topic, rd_kafka_t **rk, rd_kafka_topic_t **rkt,
+    char *errstr, size_t size)
+{
+    int            i;
+    bench_prop_t  *prop;
+
+    prop = bench_props();
+
+    for (i = 0; props && i < bench_nprops(); i++) {
+        if (bench_conf_set(conf, prop[i].name, prop[i].value, errstr, size)) {
+            rd_kafka_conf_destroy(conf);
+            return -1;
+        }
+    }
+
+    *rk = rd_kafka_new(type, conf, errstr, size);
+    if (*rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+
+    *rkt = rd_kafka_topic_new(*rk, topic, NULL);
+    if (*rkt == NULL) {
+        snprintf(errstr, size, "rd_kafka_topic_new(): %s",
+                 rd_kafka_err2str(rd_kafka_last_error()));
         return -1;
     }
 
@@ -99,17 +141,10 @@ bench_producer_init(bench_producer_t *p, const char *brokers,
     rd_kafka_conf_set_dr_msg_cb(conf, bench_dr_cb);
     rd_kafka_conf_set_opaque(conf, p);
 
-    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, p->errstr,
-                         sizeof(p->errstr));
-    if (p->rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-
-    p->rkt = rd_kafka_topic_new(p->rk, topic, NULL);
-    if (p->rkt == NULL) {
-        snprintf(p->errstr, sizeof(p->errstr), "rd_kafka_topic_new(): %s",
-                 rd_kafka_err2str(rd_kafka_last_error()));
+    if (bench_kafka_new(RD_KAFKA_PRODUCER, conf, 0, topic, &p->rk, &p->rkt,
+                        p->errstr, sizeof(p->errstr))
+        != 0)
+    {
         return -1;
     }
 
@@ -130,8 +165,6 @@ int
 bench_producer_init_bare(bench_producer_t *p, const char *brokers,
     const char *topic, const int32_t *parts, int nparts, size_t size)
 {
-    int               i;
-    bench_prop_t     *props;
     rd_kafka_conf_t  *conf;
 
     memset(p, 0, sizeof(bench_producer_t));
@@ -169,31 +202,13 @@ bench_producer_init_bare(bench_producer_t *p, const char *brokers,
         return -1;
     }
 
-    props = bench_props();
-
-    for (i = 0; i < bench_nprops(); i++) {
-        if (bench_conf_set(conf, props[i].name, props[i].value, p->errstr,
-                           sizeof(p->errstr)))
-        {
-            rd_kafka_conf_destroy(conf);
-            return -1;
-        }
-    }
-
     rd_kafka_conf_set_dr_msg_cb(conf, bench_dr_cb);
     rd_kafka_conf_set_opaque(conf, p);
 
-    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, p->errstr,
-                         sizeof(p->errstr));
-    if (p->rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-
-    p->rkt = rd_kafka_topic_new(p->rk, topic, NULL);
-    if (p->rkt == NULL) {
-        snprintf(p->errstr, sizeof(p->errstr), "rd_kafka_topic_new(): %s",
-                 rd_kafka_err2str(rd_kafka_last_error()));
+    if (bench_kafka_new(RD_KAFKA_PRODUCER, conf, 1, topic, &p->rk, &p->rkt,
+                        p->errstr, sizeof(p->errstr))
+        != 0)
+    {
         return -1;
     }
 
@@ -371,8 +386,6 @@ int
 bench_consumer_init(bench_consumer_t *c, int ep, const char *brokers,
     const char *topic, bench_message_handler_pt handler, void *ctx)
 {
-    int                  i;
-    bench_prop_t        *props;
     rd_kafka_conf_t     *conf;
     struct epoll_event   ee;
 
@@ -405,31 +418,13 @@ bench_consumer_init(bench_consumer_t *c, int ep, const char *brokers,
         return -1;
     }
 
-    props = bench_props();
-
-    for (i = 0; i < bench_nprops(); i++) {
-        if (bench_conf_set(conf, props[i].name, props[i].value, c->errstr,
-                           sizeof(c->errstr)))
-        {
-            rd_kafka_conf_destroy(conf);
-            return -1;
-        }
-    }
-
     rd_kafka_conf_set_error_cb(conf, bench_error_cb);
     rd_kafka_conf_set_opaque(conf, c);
 
-    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, c->errstr,
-                         sizeof(c->errstr));
-    if (c->rk == NULL) {
-        rd_kafka_conf_destroy(conf);
-        return -1;
-    }
-
-    c->rkt = rd_kafka_topic_new(c->rk, topic, NULL);
-    if (c->rkt == NULL) {
-        snprintf(c->errstr, sizeof(c->errstr), "rd_kafka_topic_new(): %s",
-                 rd_kafka_err2str(rd_kafka_last_error()));
+    if (bench_kafka_new(RD_KAFKA_CONSUMER, conf, 1, topic, &c->rk, &c->rkt,
+                        c->errstr, sizeof(c->errstr))
+        != 0)
+    {
         return -1;
     }
 
