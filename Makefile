@@ -121,7 +121,8 @@ FAKE_SRCS := t/unit/fake_nginx.c t/unit/fake_log.c t/unit/fake_core.c \
 FAKE_DEPS := $(FAKE_SRCS) t/unit/fake_nginx.h t/unit/fake_backend.h \
              t/unit/fake_client.h
 CONN_SRCS := $(PURE_SRCS) src/ngx_http_pubsub_ws_handshake.c \
-             src/ngx_http_pubsub_websocket.c src/ngx_http_pubsub_ws_output.c \
+             src/ngx_http_pubsub_websocket.c src/ngx_http_pubsub_ws_conf.c \
+             src/ngx_http_pubsub_ws_output.c \
              src/ngx_http_pubsub_ws_metrics.c src/ngx_http_pubsub_protocol.c \
              src/ngx_http_pubsub_protocol_metrics.c $(FAKE_SRCS)
 

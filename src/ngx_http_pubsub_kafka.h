@@ -470,6 +470,13 @@ void ngx_http_pubsub_kafka_producer_exit(ngx_http_pubsub_kafka_client_t *kc);
 extern ngx_http_pubsub_command_t  ngx_http_pubsub_kafka_group_commands[];
 
 void ngx_http_pubsub_kafka_batches_free(ngx_http_pubsub_kafka_client_t *kc);
+ngx_int_t ngx_http_pubsub_kafka_group_check(ngx_http_pubsub_cmd_t *cmd,
+    const char *what, char *group, char *topic);
+ngx_int_t ngx_http_pubsub_kafka_group_code(rd_kafka_resp_err_t err);
+
+/* ngx_http_pubsub_kafka_committed.c */
+
+extern ngx_http_pubsub_command_t  ngx_http_pubsub_kafka_committed_commands[];
 
 /* ngx_http_pubsub_kafka_acl.c */
 

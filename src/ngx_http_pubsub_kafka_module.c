@@ -289,6 +289,7 @@ static ngx_http_pubsub_command_t  *ngx_http_pubsub_kafka_tables[] = {
     ngx_http_pubsub_kafka_subscribe_commands,
     ngx_http_pubsub_kafka_produce_commands,
     ngx_http_pubsub_kafka_group_commands,
+    ngx_http_pubsub_kafka_committed_commands,
     NULL
 };
 
