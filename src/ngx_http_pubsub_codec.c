@@ -31,6 +31,14 @@
 static ngx_int_t ngx_http_pubsub_check_message(
     ngx_http_pubsub_pb_check_t *chk, const ProtobufCMessageDescriptor *desc,
     u_char *p, u_char *last, const char *path, ngx_uint_t depth);
+static ngx_int_t ngx_http_pubsub_read_key(ngx_http_pubsub_pb_check_t *chk,
+    u_char **pp, u_char *last, const char *path, uint64_t *key);
+static ngx_int_t ngx_http_pubsub_read_value(ngx_http_pubsub_pb_check_t *chk,
+    u_char **pp, u_char *last, const char *path, ngx_uint_t type,
+    uint64_t *size, uint64_t *value);
+static ngx_int_t ngx_http_pubsub_check_len(ngx_http_pubsub_pb_check_t *chk,
+    const ProtobufCFieldDescriptor *field, ngx_uint_t want, u_char *start,
+    u_char *end, const char *path, ngx_uint_t depth);
 static ngx_int_t ngx_http_pubsub_check_fault(ngx_http_pubsub_pb_check_t *chk,
     const char *path, ngx_uint_t fault);
 static u_char *ngx_http_pubsub_path_add(u_char *p, u_char *last,
@@ -103,44 +111,22 @@ ngx_http_pubsub_check_message(ngx_http_pubsub_pb_check_t *chk,
     const ProtobufCMessageDescriptor *desc, u_char *p, u_char *last,
     const char *path, ngx_uint_t depth)
 {
-    u_char                            *start, *q;
-    uint64_t                           key, size, value;
-    ngx_int_t                          rc;
-    ngx_uint_t                         type, want, num;
-    const char                        *s;
-    const ProtobufCFieldDescriptor    *field;
-    const ProtobufCMessageDescriptor  *sub;
-    u_char                             where[NGX_HTTP_PUBSUB_PB_PATH];
-
-    value = 0;
+    u_char                          *start;
+    uint64_t                         key, size, value;
+    ngx_uint_t                       type, want, num;
+    const ProtobufCFieldDescriptor  *field;
 
     while (p < last) {
 
         chk->field = 0;
         chk->name = NULL;
 
-        start = p;
-
-        rc = ngx_http_pubsub_read_varint(&p, last, &key);
-        if (rc != NGX_OK) {
-            return ngx_http_pubsub_check_fault(chk, path,
-                                               ngx_http_pubsub_pb_fault(rc));
-        }
-
-        /* protobuf-c reads keys and lengths of up to 5 bytes */
-
-        if (p - start > 5) {
-            return ngx_http_pubsub_check_fault(chk, path,
-                                               NGX_HTTP_PUBSUB_PB_LONG_KEY);
+        if (ngx_http_pubsub_read_key(chk, &p, last, path, &key) != NGX_OK) {
+            return NGX_DECLINED;
         }
 
         num = (ngx_uint_t) (key >> 3);
         type = (ngx_uint_t) (key & 7);
-
-        if (num == 0) {
-            return ngx_http_pubsub_check_fault(chk, path,
-                                               NGX_HTTP_PUBSUB_PB_FIELD_ZERO);
-        }
 
         field = protobuf_c_message_descriptor_get_field(desc, (unsigned) num);
 
@@ -148,44 +134,11 @@ ngx_http_pubsub_check_message(ngx_http_pubsub_pb_check_t *chk,
         chk->name = field ? field->name : NULL;
         chk->wire = type;
 
-        switch (type) {
-
-        case NGX_HTTP_PUBSUB_PB_VARINT:
-            rc = ngx_http_pubsub_read_varint(&p, last, &value);
-            size = 0;
-            break;
-
-        case NGX_HTTP_PUBSUB_PB_I64:
-            rc = NGX_OK;
-            size = 8;
-            break;
-
-        case NGX_HTTP_PUBSUB_PB_I32:
-            rc = NGX_OK;
-            size = 4;
-            break;
-
-        case NGX_HTTP_PUBSUB_PB_LEN:
-            start = p;
-
-            rc = ngx_http_pubsub_read_varint(&p, last, &size);
-
-            if (rc == NGX_OK && p - start > 5) {
-                return ngx_http_pubsub_check_fault(chk, path,
-                                              NGX_HTTP_PUBSUB_PB_LONG_LENGTH);
-            }
-
-            break;
-
-        default:
-            chk->want = NGX_HTTP_PUBSUB_PB_NONE;
-            return ngx_http_pubsub_check_fault(chk, path,
-                                               NGX_HTTP_PUBSUB_PB_WIRE_TYPE);
-        }
-
-        if (rc != NGX_OK || size > (uint64_t) (last - p)) {
-            return ngx_http_pubsub_check_fault(chk, path,
-                                               ngx_http_pubsub_pb_fault(rc));
+        if (ngx_http_pubsub_read_value(chk, &p, last, path, type, &size,
+                                       &value)
+            != NGX_OK)
+        {
+            return NGX_DECLINED;
         }
 
         start = p;
@@ -218,76 +171,187 @@ ngx_http_pubsub_check_message(ngx_http_pubsub_pb_check_t *chk,
             continue;
         }
 
-        switch (field->type) {
-
-        case PROTOBUF_C_TYPE_STRING:
-            if (ngx_strlchr(start, p, '\0') != NULL) {
-                return ngx_http_pubsub_check_fault(chk, path,
-                                                   NGX_HTTP_PUBSUB_PB_NUL);
-            }
-
-            if (ngx_http_pubsub_check_utf8(start, p) != NGX_OK) {
-                return ngx_http_pubsub_check_fault(chk, path,
-                                                   NGX_HTTP_PUBSUB_PB_NOT_UTF8);
-            }
-
-            break;
-
-        case PROTOBUF_C_TYPE_MESSAGE:
-            sub = field->descriptor;
-
-            if (depth == NGX_HTTP_PUBSUB_PB_DEPTH) {
-                return ngx_http_pubsub_check_fault(chk, path,
-                                                   NGX_HTTP_PUBSUB_PB_TOO_DEEP);
-            }
-
-            /* below PubSubReq, paths start at the command's name */
-
-            if (depth == 0) {
-                s = sub->short_name;
-
-            } else {
-                q = ngx_http_pubsub_path_add(where, where + sizeof(where) - 1,
-                                             path);
-                *q++ = '.';
-                q = ngx_http_pubsub_path_add(q, where + sizeof(where) - 1,
-                                             field->name);
-                *q = '\0';
-                s = (char *) where;
-            }
-
-            if (ngx_http_pubsub_check_message(chk, sub, start, p, s,
-                                              depth + 1)
-                != NGX_OK)
-            {
-                return NGX_DECLINED;
-            }
-
-            break;
-
-        case PROTOBUF_C_TYPE_BYTES:
-            break;
-
-        default:
-            /* packed scalars */
-
-            if (want == NGX_HTTP_PUBSUB_PB_VARINT) {
-                while (start < p) {
-                    rc = ngx_http_pubsub_read_varint(&start, p, &key);
-                    if (rc != NGX_OK) {
-                        return ngx_http_pubsub_check_fault(chk, path,
-                                                 ngx_http_pubsub_pb_fault(rc));
-                    }
-                }
-
-            } else if (size % (want == NGX_HTTP_PUBSUB_PB_I64 ? 8 : 4)) {
-                return ngx_http_pubsub_check_fault(chk, path,
-                                                   NGX_HTTP_PUBSUB_PB_CUT);
-            }
+        if (ngx_http_pubsub_check_len(chk, field, want, start, p, path, depth)
+            != NGX_OK)
+        {
+            return NGX_DECLINED;
         }
     }
 
     return NGX_OK;
+}
+
+
+/* a field's key: at most 5 bytes, as protobuf-c reads it, and not 0 */
+
+static ngx_int_t
+ngx_http_pubsub_read_key(ngx_http_pubsub_pb_check_t *chk, u_char **pp,
+    u_char *last, const char *path, uint64_t *key)
+{
+    u_char     *start;
+    ngx_int_t   rc;
+
+    start = *pp;
+
+    rc = ngx_http_pubsub_read_varint(pp, last, key);
+    if (rc != NGX_OK) {
+        return ngx_http_pubsub_check_fault(chk, path,
+                                           ngx_http_pubsub_pb_fault(rc));
+    }
+
+    if (*pp - start > 5) {
+        return ngx_http_pubsub_check_fault(chk, path,
+                                           NGX_HTTP_PUBSUB_PB_LONG_KEY);
+    }
+
+    if ((*key >> 3) == 0) {
+        return ngx_http_pubsub_check_fault(chk, path,
+                                           NGX_HTTP_PUBSUB_PB_FIELD_ZERO);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A field's value of wire type "type": a varint is read into *value, the
+ * others leave in *size how many bytes follow, all within the message
+ */
+
+static ngx_int_t
+ngx_http_pubsub_read_value(ngx_http_pubsub_pb_check_t *chk, u_char **pp,
+    u_char *last, const char *path, ngx_uint_t type, uint64_t *size,
+    uint64_t *value)
+{
+    u_char     *start;
+    ngx_int_t   rc;
+
+    *size = 0;
+    *value = 0;
+
+    switch (type) {
+
+    case NGX_HTTP_PUBSUB_PB_VARINT:
+        rc = ngx_http_pubsub_read_varint(pp, last, value);
+        break;
+
+    case NGX_HTTP_PUBSUB_PB_I64:
+        rc = NGX_OK;
+        *size = 8;
+        break;
+
+    case NGX_HTTP_PUBSUB_PB_I32:
+        rc = NGX_OK;
+        *size = 4;
+        break;
+
+    case NGX_HTTP_PUBSUB_PB_LEN:
+        start = *pp;
+
+        rc = ngx_http_pubsub_read_varint(pp, last, size);
+
+        if (rc == NGX_OK && *pp - start > 5) {
+            return ngx_http_pubsub_check_fault(chk, path,
+                                              NGX_HTTP_PUBSUB_PB_LONG_LENGTH);
+        }
+
+        break;
+
+    default:
+        chk->want = NGX_HTTP_PUBSUB_PB_NONE;
+        return ngx_http_pubsub_check_fault(chk, path,
+                                           NGX_HTTP_PUBSUB_PB_WIRE_TYPE);
+    }
+
+    if (rc != NGX_OK || *size > (uint64_t) (last - *pp)) {
+        return ngx_http_pubsub_check_fault(chk, path,
+                                           ngx_http_pubsub_pb_fault(rc));
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The bytes of a length-delimited field: a string, a message (checked in
+ * turn, to NGX_HTTP_PUBSUB_PB_DEPTH), bytes, or packed scalars
+ */
+
+static ngx_int_t
+ngx_http_pubsub_check_len(ngx_http_pubsub_pb_check_t *chk,
+    const ProtobufCFieldDescriptor *field, ngx_uint_t want, u_char *start,
+    u_char *end, const char *path, ngx_uint_t depth)
+{
+    u_char                            *q;
+    uint64_t                           v;
+    ngx_int_t                          rc;
+    const char                        *s;
+    const ProtobufCMessageDescriptor  *sub;
+    u_char                             where[NGX_HTTP_PUBSUB_PB_PATH];
+
+    switch (field->type) {
+
+    case PROTOBUF_C_TYPE_STRING:
+        if (ngx_strlchr(start, end, '\0') != NULL) {
+            return ngx_http_pubsub_check_fault(chk, path,
+                                               NGX_HTTP_PUBSUB_PB_NUL);
+        }
+
+        if (ngx_http_pubsub_check_utf8(start, end) != NGX_OK) {
+            return ngx_http_pubsub_check_fault(chk, path,
+                                               NGX_HTTP_PUBSUB_PB_NOT_UTF8);
+        }
+
+        return NGX_OK;
+
+    case PROTOBUF_C_TYPE_MESSAGE:
+        sub = field->descriptor;
+
+        if (depth == NGX_HTTP_PUBSUB_PB_DEPTH) {
+            return ngx_http_pubsub_check_fault(chk, path,
+                                               NGX_HTTP_PUBSUB_PB_TOO_DEEP);
+        }
+
+        /* below PubSubReq, paths start at the command's name */
+
+        if (depth == 0) {
+            s = sub->short_name;
+
+        } else {
+            q = ngx_http_pubsub_path_add(where, where + sizeof(where) - 1,
+                                         path);
+            *q++ = '.';
+            q = ngx_http_pubsub_path_add(q, where + sizeof(where) - 1,
+                                         field->name);
+            *q = '\0';
+            s = (char *) where;
+        }
+
+        return ngx_http_pubsub_check_message(chk, sub, start, end, s,
+                                             depth + 1);
+
+    case PROTOBUF_C_TYPE_BYTES:
+        return NGX_OK;
+
+    default:
+        /* packed scalars */
+
+        if (want == NGX_HTTP_PUBSUB_PB_VARINT) {
+            while (start < end) {
+                rc = ngx_http_pubsub_read_varint(&start, end, &v);
+                if (rc != NGX_OK) {
+                    return ngx_http_pubsub_check_fault(chk, path,
+                                                 ngx_http_pubsub_pb_fault(rc));
+                }
+            }
+
+        } else if ((end - start) % (want == NGX_HTTP_PUBSUB_PB_I64 ? 8 : 4)) {
+            return ngx_http_pubsub_check_fault(chk, path,
+                                               NGX_HTTP_PUBSUB_PB_CUT);
+        }
+
+        return NGX_OK;
+    }
 }
 
 

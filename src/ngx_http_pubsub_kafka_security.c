@@ -26,6 +26,14 @@ static ngx_uint_t ngx_http_pubsub_kafka_has(ngx_array_t *properties,
     char *key, char *value);
 static ngx_int_t ngx_http_pubsub_kafka_check_key(ngx_conf_t *cf,
     ngx_http_pubsub_kafka_loc_conf_t *conf);
+static ngx_int_t ngx_http_pubsub_kafka_check_sasl(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf);
+static ngx_int_t ngx_http_pubsub_kafka_check_ssl(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf);
+static ngx_int_t ngx_http_pubsub_kafka_add_ssl(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf, ngx_array_t *a);
+static ngx_int_t ngx_http_pubsub_kafka_add_sasl(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf, ngx_array_t *a);
 
 
 /*
@@ -40,15 +48,10 @@ char *
 ngx_http_pubsub_kafka_security(ngx_conf_t *cf,
     ngx_http_pubsub_kafka_loc_conf_t *conf)
 {
-    ngx_str_t     v, pem;
+    ngx_str_t     v;
     ngx_uint_t    i, sasl;
     ngx_array_t  *a;
     ngx_keyval_t *kv;
-
-    static char  *mechanisms[] = {
-        "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER",
-        NULL
-    };
 
     sasl = conf->sasl_mechanism.len ? 1 : 0;
 
@@ -57,6 +60,12 @@ ngx_http_pubsub_kafka_security(ngx_conf_t *cf,
         && conf->ssl_certificate.len == 0)
     {
         return NGX_CONF_OK;
+    }
+
+    if ((sasl && ngx_http_pubsub_kafka_check_sasl(cf, conf) != NGX_OK)
+        || ngx_http_pubsub_kafka_check_ssl(cf, conf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     a = ngx_array_create(cf->pool, 8, sizeof(ngx_keyval_t));
@@ -77,35 +86,69 @@ ngx_http_pubsub_kafka_security(ngx_conf_t *cf,
         }
     }
 
-    if (sasl) {
-        for (i = 0; mechanisms[i]; i++) {
-            if (ngx_strcmp(conf->sasl_mechanism.data, mechanisms[i]) == 0) {
-                break;
-            }
-        }
+    if (conf->ssl && sasl) {
+        ngx_str_set(&v, "sasl_ssl");
 
-        if (mechanisms[i] == NULL) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "unknown \"pubsub_kafka_sasl_mechanism\" "
-                               "\"%V\": it must be PLAIN, SCRAM-SHA-256, "
-                               "SCRAM-SHA-512, GSSAPI or OAUTHBEARER",
-                               &conf->sasl_mechanism);
-            return NGX_CONF_ERROR;
-        }
+    } else if (conf->ssl) {
+        ngx_str_set(&v, "ssl");
 
-        if (i < 3
-            && (conf->sasl_username.len == 0 || conf->sasl_password.len == 0))
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"pubsub_kafka_sasl_mechanism %V\" needs "
-                               "\"pubsub_kafka_sasl_username\" and "
-                               "\"pubsub_kafka_sasl_password\"",
-                               &conf->sasl_mechanism);
-            return NGX_CONF_ERROR;
+    } else {
+        ngx_str_set(&v, "sasl_plaintext");
+    }
+
+    if (ngx_http_pubsub_kafka_add(cf, a, "security.protocol", &v) != NGX_OK
+        || (conf->ssl && ngx_http_pubsub_kafka_add_ssl(cf, conf, a) != NGX_OK)
+        || (sasl && ngx_http_pubsub_kafka_add_sasl(cf, conf, a) != NGX_OK))
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    conf->properties = a;
+
+    return NGX_CONF_OK;
+}
+
+
+/* a known mechanism, with what it cannot work without */
+
+static ngx_int_t
+ngx_http_pubsub_kafka_check_sasl(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf)
+{
+    ngx_uint_t  i;
+
+    static char  *mechanisms[] = {
+        "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI", "OAUTHBEARER",
+        NULL
+    };
+
+    for (i = 0; mechanisms[i]; i++) {
+        if (ngx_strcmp(conf->sasl_mechanism.data, mechanisms[i]) == 0) {
+            break;
         }
     }
 
-    if (sasl && i == 3 && conf->sasl_kerberos_keytab.len == 0
+    if (mechanisms[i] == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown \"pubsub_kafka_sasl_mechanism\" "
+                           "\"%V\": it must be PLAIN, SCRAM-SHA-256, "
+                           "SCRAM-SHA-512, GSSAPI or OAUTHBEARER",
+                           &conf->sasl_mechanism);
+        return NGX_ERROR;
+    }
+
+    if (i < 3
+        && (conf->sasl_username.len == 0 || conf->sasl_password.len == 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"pubsub_kafka_sasl_mechanism %V\" needs "
+                           "\"pubsub_kafka_sasl_username\" and "
+                           "\"pubsub_kafka_sasl_password\"",
+                           &conf->sasl_mechanism);
+        return NGX_ERROR;
+    }
+
+    if (i == 3 && conf->sasl_kerberos_keytab.len == 0
         && !ngx_http_pubsub_kafka_has(conf->properties,
                                       "sasl.kerberos.kinit.cmd", NULL))
     {
@@ -113,10 +156,10 @@ ngx_http_pubsub_kafka_security(ngx_conf_t *cf,
                            "\"pubsub_kafka_sasl_mechanism GSSAPI\" needs "
                            "\"pubsub_kafka_sasl_kerberos_keytab\" (or a "
                            "\"sasl.kerberos.kinit.cmd\" property)");
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
-    if (sasl && i == 4
+    if (i == 4
         && !ngx_http_pubsub_kafka_has(conf->properties,
                                       "sasl.oauthbearer.method", "oidc")
         && !ngx_http_pubsub_kafka_has(conf->properties,
@@ -128,9 +171,19 @@ ngx_http_pubsub_kafka_security(ngx_conf_t *cf,
                            "needs a token source: \"pubsub_kafka_property "
                            "sasl.oauthbearer.method oidc\" and its "
                            "sasl.oauthbearer.* properties");
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
+    return NGX_OK;
+}
+
+
+/* a certificate goes with its key, and certificates with TLS */
+
+static ngx_int_t
+ngx_http_pubsub_kafka_check_ssl(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf)
+{
     if ((conf->ssl_certificate.len == 0)
         != (conf->ssl_certificate_key.len == 0))
     {
@@ -138,7 +191,7 @@ ngx_http_pubsub_kafka_security(ngx_conf_t *cf,
                            "\"pubsub_kafka_ssl_certificate\" and "
                            "\"pubsub_kafka_ssl_certificate_key\" go "
                            "together");
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     if (!conf->ssl
@@ -147,53 +200,40 @@ ngx_http_pubsub_kafka_security(ngx_conf_t *cf,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "certificates for Kafka need "
                            "\"pubsub_kafka_ssl on\"");
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
-    if (conf->ssl && sasl) {
-        ngx_str_set(&v, "sasl_ssl");
+    return NGX_OK;
+}
 
-    } else if (conf->ssl) {
-        ngx_str_set(&v, "ssl");
+
+/* verification, the trusted CAs, and the client's certificate and key */
+
+static ngx_int_t
+ngx_http_pubsub_kafka_add_ssl(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf, ngx_array_t *a)
+{
+    ngx_str_t  verify, identify, pem;
+
+    if (conf->ssl_verify) {
+        ngx_str_set(&verify, "true");
+        ngx_str_set(&identify, "https");
 
     } else {
-        ngx_str_set(&v, "sasl_plaintext");
+        ngx_str_set(&verify, "false");
+        ngx_str_set(&identify, "none");
     }
 
-    if (ngx_http_pubsub_kafka_add(cf, a, "security.protocol", &v) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (conf->ssl) {
-        if (conf->ssl_verify) {
-            ngx_str_set(&v, "true");
-
-        } else {
-            ngx_str_set(&v, "false");
-        }
-
-        if (ngx_http_pubsub_kafka_add(cf, a,
-                                      "enable.ssl.certificate.verification",
-                                      &v)
-            != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-
-        if (conf->ssl_verify) {
-            ngx_str_set(&v, "https");
-
-        } else {
-            ngx_str_set(&v, "none");
-        }
-
-        if (ngx_http_pubsub_kafka_add(cf, a,
-                                      "ssl.endpoint.identification.algorithm",
-                                      &v)
-            != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
+    if (ngx_http_pubsub_kafka_add(cf, a,
+                                  "enable.ssl.certificate.verification",
+                                  &verify)
+        != NGX_OK
+        || ngx_http_pubsub_kafka_add(cf, a,
+                                     "ssl.endpoint.identification.algorithm",
+                                     &identify)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     if (conf->ssl_trusted_certificate.len) {
@@ -202,61 +242,70 @@ ngx_http_pubsub_kafka_security(ngx_conf_t *cf,
             != NGX_OK
             || ngx_http_pubsub_kafka_add(cf, a, "ssl.ca.pem", &pem) != NGX_OK)
         {
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
     }
 
-    if (conf->ssl_certificate.len) {
-        if (ngx_http_pubsub_kafka_read_pem(cf, &conf->ssl_certificate, &pem)
-            != NGX_OK
-            || ngx_http_pubsub_kafka_add(cf, a, "ssl.certificate.pem", &pem)
-               != NGX_OK
-            || ngx_http_pubsub_kafka_read_pem(cf, &conf->ssl_certificate_key,
-                                              &pem)
-               != NGX_OK
-            || ngx_http_pubsub_kafka_add(cf, a, "ssl.key.pem", &pem) != NGX_OK)
+    if (conf->ssl_certificate.len == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_pubsub_kafka_read_pem(cf, &conf->ssl_certificate, &pem)
+        != NGX_OK
+        || ngx_http_pubsub_kafka_add(cf, a, "ssl.certificate.pem", &pem)
+           != NGX_OK
+        || ngx_http_pubsub_kafka_read_pem(cf, &conf->ssl_certificate_key,
+                                          &pem)
+           != NGX_OK
+        || ngx_http_pubsub_kafka_add(cf, a, "ssl.key.pem", &pem) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_pubsub_kafka_check_key(cf, conf);
+}
+
+
+/* the mechanism and whichever credentials are set */
+
+static ngx_int_t
+ngx_http_pubsub_kafka_add_sasl(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf, ngx_array_t *a)
+{
+    ngx_str_t   *v;
+    ngx_uint_t   i;
+
+    static struct {
+        char       *key;
+        size_t      offset;
+    } props[] = {
+        { "sasl.mechanisms",
+          offsetof(ngx_http_pubsub_kafka_loc_conf_t, sasl_mechanism) },
+        { "sasl.username",
+          offsetof(ngx_http_pubsub_kafka_loc_conf_t, sasl_username) },
+        { "sasl.password",
+          offsetof(ngx_http_pubsub_kafka_loc_conf_t, sasl_password) },
+        { "sasl.kerberos.service.name",
+          offsetof(ngx_http_pubsub_kafka_loc_conf_t,
+                   sasl_kerberos_service_name) },
+        { "sasl.kerberos.principal",
+          offsetof(ngx_http_pubsub_kafka_loc_conf_t,
+                   sasl_kerberos_principal) },
+        { "sasl.kerberos.keytab",
+          offsetof(ngx_http_pubsub_kafka_loc_conf_t, sasl_kerberos_keytab) }
+    };
+
+    for (i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
+        v = (ngx_str_t *) ((u_char *) conf + props[i].offset);
+
+        if (v->len
+            && ngx_http_pubsub_kafka_add(cf, a, props[i].key, v) != NGX_OK)
         {
-            return NGX_CONF_ERROR;
-        }
-
-        if (ngx_http_pubsub_kafka_check_key(cf, conf) != NGX_OK) {
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
     }
 
-    if (sasl) {
-        if (ngx_http_pubsub_kafka_add(cf, a, "sasl.mechanisms",
-                                      &conf->sasl_mechanism)
-            != NGX_OK
-            || (conf->sasl_username.len
-                && ngx_http_pubsub_kafka_add(cf, a, "sasl.username",
-                                             &conf->sasl_username)
-                   != NGX_OK)
-            || (conf->sasl_password.len
-                && ngx_http_pubsub_kafka_add(cf, a, "sasl.password",
-                                             &conf->sasl_password)
-                   != NGX_OK)
-            || (conf->sasl_kerberos_service_name.len
-                && ngx_http_pubsub_kafka_add(cf, a,
-                                            "sasl.kerberos.service.name",
-                                            &conf->sasl_kerberos_service_name)
-                   != NGX_OK)
-            || (conf->sasl_kerberos_principal.len
-                && ngx_http_pubsub_kafka_add(cf, a, "sasl.kerberos.principal",
-                                             &conf->sasl_kerberos_principal)
-                   != NGX_OK)
-            || (conf->sasl_kerberos_keytab.len
-                && ngx_http_pubsub_kafka_add(cf, a, "sasl.kerberos.keytab",
-                                             &conf->sasl_kerberos_keytab)
-                   != NGX_OK))
-        {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    conf->properties = a;
-
-    return NGX_CONF_OK;
+    return NGX_OK;
 }
 
 
