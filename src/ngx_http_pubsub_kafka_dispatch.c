@@ -32,6 +32,10 @@ static void ngx_http_pubsub_kafka_hold(ngx_http_pubsub_kafka_waiter_t *w);
 static void ngx_http_pubsub_kafka_rewind(ngx_http_pubsub_kafka_reader_t *r);
 static void ngx_http_pubsub_kafka_roles(ngx_http_pubsub_kafka_reader_t *r);
 static void ngx_http_pubsub_kafka_redispatch(ngx_queue_t *list);
+static ngx_int_t ngx_http_pubsub_kafka_to_window(
+    ngx_http_pubsub_kafka_waiter_t *w);
+static void ngx_http_pubsub_kafka_to_lookup(ngx_http_pubsub_kafka_waiter_t *w);
+static void ngx_http_pubsub_kafka_to_reader(ngx_http_pubsub_kafka_waiter_t *w);
 
 
 /*
@@ -58,24 +62,51 @@ ngx_http_pubsub_kafka_dispatch(ngx_http_pubsub_kafka_waiter_t *w)
 static void
 ngx_http_pubsub_kafka_dispatch_waiter(ngx_http_pubsub_kafka_waiter_t *w)
 {
-    int64_t                           o;
-    ngx_int_t                         rc;
-    ngx_uint_t                        i, score, best;
-    ngx_http_pubsub_kafka_part_t     *p;
-    ngx_http_pubsub_kafka_reader_t   *r, *found, *tail, *sweep;
+    ngx_http_pubsub_kafka_part_t  *p;
+
+    p = w->partition;
+
+    /* a waiter wanting a look-up's verdict only goes to the look-up */
+
+    if (!w->verdict && ngx_http_pubsub_kafka_to_window(w) == NGX_OK) {
+        return;
+    }
+
+    if (p->lookup || !w->looked_up || w->verdict) {
+        ngx_http_pubsub_kafka_to_lookup(w);
+        return;
+    }
+
+    if (w->offset < p->low || w->offset > p->high) {
+        w->fail(w, "OFFSET_OUT_OF_RANGE",
+                RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE);
+        return;
+    }
+
+    ngx_http_pubsub_kafka_to_reader(w);
+}
+
+
+/*
+ * A window that has the offset now, the tail reader's before others, or
+ * a reader whose next message it is: NGX_DECLINED if there is none
+ */
+
+static ngx_int_t
+ngx_http_pubsub_kafka_to_window(ngx_http_pubsub_kafka_waiter_t *w)
+{
+    int64_t                          o;
+    ngx_uint_t                       i, score, best;
+    ngx_http_pubsub_kafka_part_t    *p;
+    ngx_http_pubsub_kafka_reader_t  *r, *found;
 
     p = w->partition;
     o = w->offset;
 
-    /*
-     * a window that has it now first, the tail reader's before others;
-     * a waiter wanting a look-up's verdict only goes to the look-up
-     */
-
     found = NULL;
     best = 0;
 
-    for (i = 0; !w->verdict && i < NGX_HTTP_PUBSUB_KAFKA_READERS; i++) {
+    for (i = 0; i < NGX_HTTP_PUBSUB_KAFKA_READERS; i++) {
         r = &p->readers[i];
 
         if (!r->running || r->stopping || o < r->first || o > r->next) {
@@ -90,61 +121,84 @@ ngx_http_pubsub_kafka_dispatch_waiter(ngx_http_pubsub_kafka_waiter_t *w)
         }
     }
 
-    if (found) {
-        if (o < found->next) {
-            if (found->asked < o) {
-                found->asked = o;
-            }
+    if (found == NULL) {
+        return NGX_DECLINED;
+    }
 
-            /*
-             * a paused sweeping reader reads on once its clients are half
-             * way through its window, so that they find more there
-             */
+    if (o == found->next) {
+        ngx_http_pubsub_kafka_wait(found, w);
+        return NGX_OK;
+    }
 
-            if (found->paused && !found->tail
-                && o - found->first >= (found->next - found->first) / 2)
-            {
-                ngx_http_pubsub_kafka_reader_pause(found, 0);
-            }
+    if (found->asked < o) {
+        found->asked = o;
+    }
 
-            w->reader = found;
-            found->used = ngx_current_msec;
-            w->ready(w);
+    /*
+     * a paused sweeping reader reads on once its clients are half way
+     * through its window, so that they find more there
+     */
 
-        } else {
-            ngx_http_pubsub_kafka_wait(found, w);
-        }
+    if (found->paused && !found->tail
+        && o - found->first >= (found->next - found->first) / 2)
+    {
+        ngx_http_pubsub_kafka_reader_pause(found, 0);
+    }
 
+    w->reader = found;
+    found->used = ngx_current_msec;
+    w->ready(w);
+
+    return NGX_OK;
+}
+
+
+/* the waiter waits for the partition's look-up, started if need be */
+
+static void
+ngx_http_pubsub_kafka_to_lookup(ngx_http_pubsub_kafka_waiter_t *w)
+{
+    ngx_int_t                      rc;
+    ngx_http_pubsub_kafka_part_t  *p;
+
+    p = w->partition;
+
+    ngx_http_pubsub_kafka_hold(w);
+
+    if (p->lookup) {
         return;
     }
 
-    if (p->lookup || !w->looked_up || w->verdict) {
-        ngx_http_pubsub_kafka_hold(w);
+    rc = ngx_http_pubsub_kafka_lookup(p, w->timeout);
 
-        if (p->lookup) {
-            return;
-        }
-
-        rc = ngx_http_pubsub_kafka_lookup(p, w->timeout);
-
-        if (rc != NGX_OK) {
-            ngx_http_pubsub_kafka_fail_waiters(&p->pending,
+    if (rc != NGX_OK) {
+        ngx_http_pubsub_kafka_fail_waiters(&p->pending,
                                            (rc == NGX_BUSY)
                                            ? "too many look-ups in flight"
                                            : "internal error",
                                            (rc == NGX_BUSY)
                                            ? RD_KAFKA_RESP_ERR__QUEUE_FULL
                                            : RD_KAFKA_RESP_ERR__FAIL);
-        }
-
-        return;
     }
+}
 
-    if (o < p->low || o > p->high) {
-        w->fail(w, "OFFSET_OUT_OF_RANGE",
-                RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE);
-        return;
-    }
+
+/*
+ * An offset within the partition that no window holds: the tail reader
+ * if it will get there, else the sweep (rewound if it is behind and
+ * nobody waits ahead of it), else a reader started there
+ */
+
+static void
+ngx_http_pubsub_kafka_to_reader(ngx_http_pubsub_kafka_waiter_t *w)
+{
+    int64_t                          o;
+    ngx_uint_t                       i;
+    ngx_http_pubsub_kafka_part_t    *p;
+    ngx_http_pubsub_kafka_reader_t  *r, *tail, *sweep;
+
+    p = w->partition;
+    o = w->offset;
 
     tail = ngx_http_pubsub_kafka_role(p, 1);
     sweep = ngx_http_pubsub_kafka_role(p, 0);
