@@ -310,7 +310,9 @@ def main():
         if r["clients"]:
             fig += "; tail {} deliveries/s".format(num(r["deliveries_per_s"]))
         rows.append(("5 history of 1 partition, {} tail client(s) at {} msg/s"
-                     .format(num(r["clients"]), num(r["rate"])),
+                     "{}".format(num(r["clients"]), num(r["rate"]),
+                                 ", 1m windows" if "1m" in r.get("label", "")
+                                 else ""),
                      fig, r["ratio_to_ceiling"], lat(r),
                      cpu(r, "cpu_worker"), cpu(r, "cpu_others"), "-"))
 

@@ -513,7 +513,13 @@ for mode in $modes; do
 done
 
 # 5. catch-up under fan-out: one client reads the history of "mix" over
-# and over, alone, then while mix_clients tail the same partition
+# and over, alone (first with windows of 1m, so that every pass is read
+# from Kafka again: the two readers' 4m windows may hold it all), then
+# while mix_clients tail the same partition
+
+start_nginx 20000 "pubsub_kafka_buffer_size 1m;"
+run mixed --url "$url" --brokers "$brokers" --topic mix --partitions 0 \
+    --clients 0 --duration "$mix_dur" --label "alone, 1m windows" $(watch)
 
 start_nginx 20000
 run mixed --url "$url" --brokers "$brokers" --topic mix --partitions 0 \

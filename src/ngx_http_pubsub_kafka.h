@@ -425,7 +425,7 @@ ngx_int_t ngx_http_pubsub_kafka_reader_start(
     ngx_http_pubsub_kafka_reader_t *r, int64_t offset, ngx_uint_t tail);
 ngx_int_t ngx_http_pubsub_kafka_reader_seek(
     ngx_http_pubsub_kafka_reader_t *r, int64_t offset);
-void ngx_http_pubsub_kafka_reader_pause(ngx_http_pubsub_kafka_reader_t *r,
+ngx_int_t ngx_http_pubsub_kafka_reader_pause(ngx_http_pubsub_kafka_reader_t *r,
     ngx_uint_t pause);
 ngx_queue_t *ngx_http_pubsub_kafka_window_find(
     ngx_http_pubsub_kafka_reader_t *r, int64_t offset);

@@ -142,7 +142,7 @@ ngx_http_pubsub_kafka_to_window(ngx_http_pubsub_kafka_waiter_t *w)
     if (found->paused && !found->tail
         && o - found->first >= (found->next - found->first) / 2)
     {
-        ngx_http_pubsub_kafka_reader_pause(found, 0);
+        (void) ngx_http_pubsub_kafka_reader_pause(found, 0);
     }
 
     w->reader = found;
@@ -297,7 +297,7 @@ ngx_http_pubsub_kafka_wait(ngx_http_pubsub_kafka_reader_t *r,
     }
 
     if (r->paused) {
-        ngx_http_pubsub_kafka_reader_pause(r, 0);
+        (void) ngx_http_pubsub_kafka_reader_pause(r, 0);
     }
 
     /* last: it may end the waiter */
@@ -592,7 +592,7 @@ ngx_http_pubsub_kafka_roles(ngx_http_pubsub_kafka_reader_t *r)
                 ngx_http_pubsub_kafka_rewind(r);
 
             } else if (!r->paused) {
-                ngx_http_pubsub_kafka_reader_pause(r, 1);
+                (void) ngx_http_pubsub_kafka_reader_pause(r, 1);
             }
         }
 

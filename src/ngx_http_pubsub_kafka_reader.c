@@ -82,7 +82,7 @@ ngx_http_pubsub_kafka_reader_start(ngx_http_pubsub_kafka_reader_t *r,
     /* a partition paused before it was stopped stays paused in librdkafka */
 
     if (r->paused) {
-        ngx_http_pubsub_kafka_reader_pause(r, 0);
+        (void) ngx_http_pubsub_kafka_reader_pause(r, 0);
     }
 
     r->running = 1;
@@ -107,6 +107,7 @@ ngx_int_t
 ngx_http_pubsub_kafka_reader_seek(ngx_http_pubsub_kafka_reader_t *r,
     int64_t offset)
 {
+    int64_t                          next;
     rd_kafka_resp_err_t              err;
     ngx_http_pubsub_kafka_part_t    *p;
     ngx_http_pubsub_kafka_topic_t   *t;
@@ -116,16 +117,29 @@ ngx_http_pubsub_kafka_reader_seek(ngx_http_pubsub_kafka_reader_t *r,
 
     /*
      * timeout 0: asynchronous; messages already queued from the old
-     * position are dropped by librdkafka's version barrier
+     * position are dropped by librdkafka's version barrier.  A paused
+     * reader is resumed there instead: a seek of a paused partition
+     * leaves librdkafka idle for about a second after the resume.
      */
 
-    err = rd_kafka_seek(t->rkt[r->index], p->id, offset, 0);
+    if (r->paused) {
+        next = r->next;
+        r->next = offset;
 
-    if (err) {
-        ngx_log_error(NGX_LOG_ERR, t->client->log, 0,
-                      "pubsub: rd_kafka_seek(\"%V\", %D, %L) failed: %s",
-                      &t->sn.str, p->id, offset, rd_kafka_err2str(err));
-        return NGX_ERROR;
+        if (ngx_http_pubsub_kafka_reader_pause(r, 0) != NGX_OK) {
+            r->next = next;
+            return NGX_ERROR;
+        }
+
+    } else {
+        err = rd_kafka_seek(t->rkt[r->index], p->id, offset, 0);
+
+        if (err) {
+            ngx_log_error(NGX_LOG_ERR, t->client->log, 0,
+                          "pubsub: rd_kafka_seek(\"%V\", %D, %L) failed: %s",
+                          &t->sn.str, p->id, offset, rd_kafka_err2str(err));
+            return NGX_ERROR;
+        }
     }
 
     ngx_http_pubsub_kafka_free_window(r);
@@ -137,10 +151,6 @@ ngx_http_pubsub_kafka_reader_seek(ngx_http_pubsub_kafka_reader_t *r,
     p->seeks++;
     t->client->nseeks++;
 
-    if (r->paused) {
-        ngx_http_pubsub_kafka_reader_pause(r, 0);
-    }
-
     return NGX_OK;
 }
 
@@ -149,10 +159,11 @@ ngx_http_pubsub_kafka_reader_seek(ngx_http_pubsub_kafka_reader_t *r,
  * A sweeping reader with a full window and nobody waiting for more stops
  * fetching until somebody does: it reads at most one window ahead of its
  * clients.  librdkafka drops what it fetched ahead when paused, so the
- * reader resumes from its own next offset.
+ * reader resumes from its own next offset: resumed first, then moved
+ * there (the other order stalls librdkafka's fetcher for a second).
  */
 
-void
+ngx_int_t
 ngx_http_pubsub_kafka_reader_pause(ngx_http_pubsub_kafka_reader_t *r,
     ngx_uint_t pause)
 {
@@ -176,10 +187,10 @@ ngx_http_pubsub_kafka_reader_pause(ngx_http_pubsub_kafka_reader_t *r,
         p->resumes++;
         kc->nresumes++;
 
-        err = rd_kafka_seek(t->rkt[r->index], p->id, r->next, 0);
+        err = rd_kafka_resume_partitions(kc->handles[r->index].rk, list);
 
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            err = rd_kafka_resume_partitions(kc->handles[r->index].rk, list);
+            err = rd_kafka_seek(t->rkt[r->index], p->id, r->next, 0);
         }
     }
 
@@ -191,10 +202,12 @@ ngx_http_pubsub_kafka_reader_pause(ngx_http_pubsub_kafka_reader_t *r,
                       "pubsub: kafka %s of \"%V\" partition %D failed: %s",
                       pause ? "pause" : "resume", &t->sn.str, p->id,
                       rd_kafka_err2str(err));
-        return;
+        return NGX_ERROR;
     }
 
     r->paused = pause;
+
+    return NGX_OK;
 }
 
 
@@ -275,7 +288,7 @@ ngx_http_pubsub_kafka_deliver(ngx_http_pubsub_kafka_handle_t *h,
         && r->running && !r->stopping && !r->paused && !r->tail
         && r->nwaiters == 0 && r->first >= r->asked)
     {
-        ngx_http_pubsub_kafka_reader_pause(r, 1);
+        (void) ngx_http_pubsub_kafka_reader_pause(r, 1);
     }
 }
 
@@ -572,7 +585,7 @@ ngx_http_pubsub_kafka_reader_stop(ngx_http_pubsub_kafka_reader_t *r)
     }
 
     if (!r->paused) {
-        ngx_http_pubsub_kafka_reader_pause(r, 1);
+        (void) ngx_http_pubsub_kafka_reader_pause(r, 1);
     }
 
     r->stop_later = 1;
