@@ -17,10 +17,36 @@ our @EXPORT_OK = qw(
     spawn wait_child stop_child child_pids kill_tree describe_status
 );
 
-# A TCP port on 127.0.0.1 that nothing listens on right now: bind port 0,
-# read the port the kernel chose and close the socket again.  Another
-# process may take it before we use it, which is unlikely enough.
+# A TCP port on 127.0.0.1 that nothing listens on right now.  It is taken
+# below the kernel's ephemeral range (ip_local_port_range), from which
+# port 0 and every outgoing connection (clients, librdkafka) get theirs: a
+# port the kernel chose and we closed again may be some connection's local
+# port by the time nginx binds it.  Another test run may still take it,
+# which is unlikely enough.
 sub free_port {
+    my $low = 32768;
+
+    if (open my $fh, '<', '/proc/sys/net/ipv4/ip_local_port_range') {
+        my $range = <$fh> // '';
+        $low = $1 if $range =~ /^\s*(\d+)/;
+        close $fh;
+    }
+
+    if ($low > 2048) {
+        for (1 .. 50) {
+            my $port = 1024 + int rand($low - 1024);
+            my $sock = IO::Socket::INET->new(
+                LocalAddr => '127.0.0.1',
+                LocalPort => $port,
+                Proto     => 'tcp',
+                Listen    => 1,
+                ReuseAddr => 1,
+            ) or next;
+            close $sock;
+            return $port;
+        }
+    }
+
     my $sock = IO::Socket::INET->new(
         LocalAddr => '127.0.0.1',
         LocalPort => 0,
