@@ -181,11 +181,29 @@ struct ngx_http_pubsub_kafka_waiter_s {
 };
 
 
+/*
+ * The messages of a window live in blocks, appended to the newest and
+ * released from the oldest (a window is first in, first out): one malloc()
+ * per block, not per message.
+ */
+
+typedef struct ngx_http_pubsub_kafka_block_s  ngx_http_pubsub_kafka_block_t;
+
+struct ngx_http_pubsub_kafka_block_s {
+    ngx_http_pubsub_kafka_block_t       *next;     /* newer */
+    ngx_uint_t                           nmessages; /* in the window */
+    u_char                              *last;     /* free from here */
+    u_char                              *end;
+};
+
+
 struct ngx_http_pubsub_kafka_reader_s {
     ngx_http_pubsub_kafka_part_t        *partition;
     ngx_uint_t                           index;    /* its handle */
 
     ngx_queue_t                          window;   /* of messages */
+    ngx_http_pubsub_kafka_block_t       *oldest;
+    ngx_http_pubsub_kafka_block_t       *newest;
     size_t                               bytes;
     ngx_uint_t                           nmessages;
     int64_t                              first;    /* window start */

@@ -19,6 +19,11 @@
 #include "ngx_http_pubsub_kafka.h"
 
 
+/* the sizes of the blocks that hold a window's messages */
+#define NGX_HTTP_PUBSUB_KAFKA_BLOCK_MIN  4096
+#define NGX_HTTP_PUBSUB_KAFKA_BLOCK_MAX  65536
+
+
 typedef struct {
     ngx_http_pubsub_kafka_reader_t      *reader;
     rd_kafka_topic_t                    *rkt;
@@ -29,6 +34,10 @@ typedef struct {
 static ngx_int_t ngx_http_pubsub_kafka_append(
     ngx_http_pubsub_kafka_reader_t *r, rd_kafka_message_t *m);
 static ngx_uint_t ngx_http_pubsub_kafka_window_trim(
+    ngx_http_pubsub_kafka_reader_t *r);
+static void *ngx_http_pubsub_kafka_window_alloc(
+    ngx_http_pubsub_kafka_reader_t *r, size_t size);
+static void ngx_http_pubsub_kafka_window_release(
     ngx_http_pubsub_kafka_reader_t *r);
 static void ngx_http_pubsub_kafka_reader_fail(
     ngx_http_pubsub_kafka_reader_t *r, rd_kafka_resp_err_t err);
@@ -364,8 +373,8 @@ ngx_http_pubsub_kafka_append(ngx_http_pubsub_kafka_reader_t *r,
 
     size = ngx_http_pubsub_record_size(&rec);
 
-    msg = ngx_alloc(offsetof(ngx_http_pubsub_kafka_msg_t, data) + size,
-                    kc->log);
+    msg = ngx_http_pubsub_kafka_window_alloc(r,
+                          offsetof(ngx_http_pubsub_kafka_msg_t, data) + size);
     if (msg == NULL) {
         return NGX_ERROR;
     }
@@ -458,10 +467,86 @@ ngx_http_pubsub_kafka_window_trim(ngx_http_pubsub_kafka_reader_t *r)
 
         kc->window_bytes -= msg->len;
 
-        ngx_free(msg);
+        ngx_http_pubsub_kafka_window_release(r);
     }
 
     return 1;
+}
+
+
+/*
+ * Room for a message at the end of the window.  A new block is an eighth
+ * of the window so far, within 4k and 64k (a message larger than that has
+ * a block of its own): a window of a few messages holds a page, a full
+ * one wastes at most the end of its newest block.
+ */
+
+static void *
+ngx_http_pubsub_kafka_window_alloc(ngx_http_pubsub_kafka_reader_t *r,
+    size_t size)
+{
+    u_char                         *p;
+    size_t                          len;
+    ngx_http_pubsub_kafka_block_t  *b;
+
+    size = ngx_align(size, NGX_ALIGNMENT);
+    b = r->newest;
+
+    if (b == NULL || (size_t) (b->end - b->last) < size) {
+
+        len = r->bytes / 8;
+        len = ngx_max(len, NGX_HTTP_PUBSUB_KAFKA_BLOCK_MIN);
+        len = ngx_min(len, NGX_HTTP_PUBSUB_KAFKA_BLOCK_MAX);
+        len = ngx_max(len, sizeof(ngx_http_pubsub_kafka_block_t) + size);
+
+        b = ngx_alloc(len, r->partition->topic->client->log);
+        if (b == NULL) {
+            return NULL;
+        }
+
+        b->next = NULL;
+        b->nmessages = 0;
+        b->last = (u_char *) b + sizeof(ngx_http_pubsub_kafka_block_t);
+        b->end = (u_char *) b + len;
+
+        if (r->newest) {
+            r->newest->next = b;
+
+        } else {
+            r->oldest = b;
+        }
+
+        r->newest = b;
+    }
+
+    p = b->last;
+    b->last += size;
+    b->nmessages++;
+
+    return p;
+}
+
+
+/* the window's oldest message went: its block goes with its last one */
+
+static void
+ngx_http_pubsub_kafka_window_release(ngx_http_pubsub_kafka_reader_t *r)
+{
+    ngx_http_pubsub_kafka_block_t  *b;
+
+    b = r->oldest;
+
+    if (--b->nmessages) {
+        return;
+    }
+
+    if (b == r->newest) {
+        b->last = (u_char *) b + sizeof(ngx_http_pubsub_kafka_block_t);
+        return;
+    }
+
+    r->oldest = b->next;
+    ngx_free(b);
 }
 
 
@@ -671,18 +756,20 @@ ngx_http_pubsub_kafka_reader_busy(ngx_http_pubsub_kafka_reader_t *r)
 void
 ngx_http_pubsub_kafka_free_window(ngx_http_pubsub_kafka_reader_t *r)
 {
-    ngx_queue_t                     *q;
-    ngx_http_pubsub_kafka_msg_t     *msg;
+    ngx_http_pubsub_kafka_block_t   *b;
     ngx_http_pubsub_kafka_client_t  *kc;
 
     kc = r->partition->topic->client;
 
-    while (!ngx_queue_empty(&r->window)) {
-        q = ngx_queue_head(&r->window);
-        ngx_queue_remove(q);
-        msg = ngx_queue_data(q, ngx_http_pubsub_kafka_msg_t, queue);
-        ngx_free(msg);
+    ngx_queue_init(&r->window);
+
+    while (r->oldest) {
+        b = r->oldest;
+        r->oldest = b->next;
+        ngx_free(b);
     }
+
+    r->newest = NULL;
 
     kc->window_bytes -= r->bytes;
 

@@ -4,6 +4,7 @@
 
 use lib 't/lib';
 use Test::PubSub;
+use JSON::PP ();
 
 # All locations have the same Kafka settings, so they share one client
 # (and its windows); they differ in how long and how much a fetch gets.
@@ -401,3 +402,48 @@ join "\n",
     'a: ' . join(' ', map { "$_=testmsg" . ($_ + 1) } 0 .. 29),
     'b: ' . join(' ', map { "$_=testmsg" . ($_ + 1) } 12 .. 29),
     'ok 30', 'seq=1 fetch 30="last"';
+
+
+
+=== TEST 13: messages larger than a window block, and windows trimmed across blocks, come back exact
+--- config eval
+my $c = $::CONFIG;
+$c =~ s/(pubsub_kafka_property fetch.wait.max.ms 10;)/$1\n    pubsub_kafka_buffer_size 300k;/;
+$c;
+--- kafka
+topic: blocks 1
+produce_batch blocks 0 500 small size=100
+produce_n blocks 0 2 big size=70000
+produce_batch blocks 0 500 mid size=300
+produce_n blocks 0 1 huge size=200000
+produce_batch blocks 0 200 end
+--- ws_code
+# what the mock produced at each offset: a prefix, a count from 1, dots
+my @want;
+for my $run ([small => 500, 100], [big => 2, 70000], [mid => 500, 300],
+             [huge => 1, 200000], [end => 200, 0]) {
+    my ($prefix, $n, $size) = @$run;
+    for my $i (1 .. $n) {
+        my $v = "$prefix$i";
+        $v .= '.' x ($size - length $v) if length $v < $size;
+        push @want, $v;
+    }
+}
+# twice from the start, the second after the windows moved on
+my @report;
+for my $pass (1, 2) {
+    my $conn = $pass == 1 ? $ws : ws_connect(path => '/kafka');
+    my @got = map { @$_ } @{ fetch_range($conn, 'blocks', 0, $#want) };
+    my @bad = grep { $got[$_]{value} ne $want[$_] } 0 .. $#want;
+    push @report, "pass $pass: " . @got . ' messages, '
+        . (@bad ? "wrong at @bad[0 .. ($#bad > 4 ? 4 : $#bad)]" : 'all exact');
+}
+my $st = http_get('/status');
+my $win = JSON::PP::decode_json($st->{body})->{clients}[0]{window_bytes};
+push @report, $win <= 2 * 300 * 1024 ? 'windows within their bound'
+                                     : "window_bytes $win";
+\@report;
+--- ws_response
+pass 1: 1203 messages, all exact
+pass 2: 1203 messages, all exact
+windows within their bound
