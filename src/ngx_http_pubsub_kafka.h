@@ -137,11 +137,11 @@ typedef struct {
 typedef struct {
     ngx_queue_t                          queue;
     int64_t                              offset;
-    size_t                               len;
-    u_char                              *key;      /* in data, for filters */
-    size_t                               key_len;
-    u_char                              *headers;
-    size_t                               headers_len;
+    uint32_t                             len;
+    uint32_t                             key;      /* in data, for filters */
+    uint32_t                             key_len;
+    uint32_t                             headers;  /* in data */
+    uint32_t                             headers_len;
     u_char                               data[1];
 } ngx_http_pubsub_kafka_msg_t;
 

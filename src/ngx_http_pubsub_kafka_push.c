@@ -176,13 +176,14 @@ ngx_http_pubsub_kafka_sub_pass(ngx_http_pubsub_kafka_sub_t *s,
 
     if (s->key.len
         && (msg->key_len != s->key.len
-            || ngx_memcmp(msg->key, s->key.data, s->key.len) != 0))
+            || ngx_memcmp(msg->data + msg->key, s->key.data, s->key.len)
+               != 0))
     {
         return 0;
     }
 
     for (i = 0; i < s->nheaders; i++) {
-        p = msg->headers;
+        p = msg->data + msg->headers;
         last = p + msg->headers_len;
         found = 0;
 

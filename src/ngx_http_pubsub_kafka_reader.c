@@ -380,14 +380,14 @@ ngx_http_pubsub_kafka_append(ngx_http_pubsub_kafka_reader_t *r,
     }
 
     msg->offset = m->offset;
-    msg->len = size;
+    msg->len = (uint32_t) size;
 
     (void) ngx_http_pubsub_record_write(msg->data, &rec, &layout);
 
-    msg->key = layout.key;
-    msg->key_len = layout.key_len;
-    msg->headers = layout.headers;
-    msg->headers_len = layout.headers_len;
+    msg->key = (uint32_t) (layout.key - msg->data);
+    msg->key_len = (uint32_t) layout.key_len;
+    msg->headers = (uint32_t) (layout.headers - msg->data);
+    msg->headers_len = (uint32_t) layout.headers_len;
 
     if (r->nmessages == 0) {
         r->first = m->offset;
