@@ -288,6 +288,16 @@ ngx_http_pubsub_kafka_deliver(ngx_http_pubsub_kafka_handle_t *h,
         p->high = r->next;
     }
 
+    if (!r->tail && !r->touched && r->next >= p->high) {
+        /*
+         * at the end as far as the worker knows, waited for or not: after
+         * the batch, roles() makes it the tail reader if Kafka agrees
+         */
+        r->touched = 1;
+        r->touch_from = r->next;
+        ngx_queue_insert_tail(&kc->touched, &r->touch);
+    }
+
     /*
      * the window is full and holds nothing any client asked for yet: a
      * sweeping reader is a window ahead of them, and waits for them

@@ -180,3 +180,63 @@ my $p = status()->{partition_list}[0];
 2000 messages in order: yes
 answers of one message: few
 resumes after a pause: few
+
+
+
+
+=== TEST 4: history read to its end with nobody waiting there: that reader becomes the tail reader, whose window serves the next pass
+--- config
+    pubsub_kafka_property fetch.wait.max.ms 10;
+    pubsub_kafka_property max.partition.fetch.bytes 65536;
+
+    location = /kafka {
+        pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
+        pubsub_kafka_buffer_size 8m;
+        pubsub_kafka_fetch_max_bytes 64k;
+    }
+    location = /status {
+        pubsub_kafka_status;
+    }
+--- kafka
+topic: again 1
+produce_batch again 0 20000 m size=200
+--- ws_code
+# the window holds all 20,000 messages, which Kafka sends 64k at a time:
+# after its first answer the client waits until the reader is at the end,
+# then it is served from the window; each pass fetches up to the last
+# message, never at the end itself
+my $seq = 0;
+my $pass = sub {
+    my ($offset, $bad) = (0, 0);
+    while ($offset < 20000) {
+        $ws->send_req(sequence => ++$seq, cmd_kafka_fetch =>
+                      { topic => 'again', partition => 0,
+                        offset => $offset });
+        my $m = $ws->recv_resp->{kafka_fetch_resp}{messages}
+            or die "not a fetch answer\n";
+        for (@$m) {
+            $bad++ unless $_->{offset} == $offset
+                && $_->{value} =~ /^m@{[ $offset + 1 ]}\./;
+            $offset++;
+        }
+        # the reader goes on alone to the end meanwhile
+        sleep 1 if $seq == 1;
+    }
+    return $bad;
+};
+my $tail = sub {
+    my ($r) = grep { $_->{tail} } @{ status()->{partition_list}[0]{reading} };
+    return $r ? "tail at $r->{next}" : 'no tail';
+};
+my @out = ("pass 1 wrong: " . $pass->());
+push @out, "after pass 1: " . $tail->();
+push @out, "pass 2 wrong: " . $pass->();
+my $p = status()->{partition_list}[0];
+push @out, "after pass 2: " . $tail->() . ", readers started $p->{starts}, "
+           . "moved $p->{seeks}";
+\@out;
+--- ws_response
+pass 1 wrong: 0
+after pass 1: tail at 20000
+pass 2 wrong: 0
+after pass 2: tail at 20000, readers started 1, moved 0
