@@ -29,6 +29,9 @@ static char *ngx_http_pubsub_kafka_status_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static void *ngx_http_pubsub_kafka_create_main_conf(ngx_conf_t *cf);
 static void *ngx_http_pubsub_kafka_create_loc_conf(ngx_conf_t *cf);
+static ngx_int_t ngx_http_pubsub_kafka_merge_rights(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf,
+    ngx_http_pubsub_kafka_loc_conf_t *prev);
 static char *ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
 static ngx_int_t ngx_http_pubsub_kafka_init_process(ngx_cycle_t *cycle);
@@ -524,8 +527,6 @@ ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_http_pubsub_kafka_loc_conf_t *prev = parent;
     ngx_http_pubsub_kafka_loc_conf_t *conf = child;
 
-    ngx_http_pubsub_kafka_acl_t       none;
-
     if (conf->properties == NULL) {
         conf->properties = prev->properties;
     }
@@ -545,50 +546,8 @@ ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_uint_value(conf->max_lookups, prev->max_lookups, 256);
     ngx_conf_merge_uint_value(conf->max_subscriptions,
                               prev->max_subscriptions, 64);
-    /*
-     * pubsub_kafka_produce on|off is pubsub_kafka_write * or nothing, of
-     * old, at its own level: a child's list or flag replaces its parent's
-     */
 
-    if (conf->produce == NGX_CONF_UNSET && !conf->write.set
-        && !prev->write.set)
-    {
-        /* the http{} level, never merged itself, has only its flag */
-        conf->produce = prev->produce;
-    }
-
-    if (conf->produce != NGX_CONF_UNSET) {
-
-        if (conf->write.set) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"pubsub_kafka_produce\" and "
-                               "\"pubsub_kafka_write\" go not together: "
-                               "\"pubsub_kafka_produce on\" is "
-                               "\"pubsub_kafka_write *\"");
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(&none, sizeof(ngx_http_pubsub_kafka_acl_t));
-
-        if (ngx_http_pubsub_kafka_acl_merge(cf, &conf->write, &none,
-                                            conf->produce ? "*" : NULL)
-            != NGX_CONF_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-
-        conf->write.set = 1;
-    }
-
-    if (ngx_http_pubsub_kafka_acl_merge(cf, &conf->read, &prev->read, "*")
-        != NGX_CONF_OK
-        || ngx_http_pubsub_kafka_acl_merge(cf, &conf->write, &prev->write,
-                                           NULL)
-           != NGX_CONF_OK
-        || ngx_http_pubsub_kafka_acl_merge(cf, &conf->groups, &prev->groups,
-                                           NULL)
-           != NGX_CONF_OK)
-    {
+    if (ngx_http_pubsub_kafka_merge_rights(cf, conf, prev) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -647,6 +606,64 @@ ngx_http_pubsub_kafka_merge_loc_conf(ngx_conf_t *cf, void *parent,
     }
 
     return ngx_http_pubsub_kafka_cluster(cf, conf);
+}
+
+
+/*
+ * pubsub_kafka_produce on|off is pubsub_kafka_write * or nothing, of old,
+ * at its own level: a child's list or flag replaces its parent's
+ */
+
+static ngx_int_t
+ngx_http_pubsub_kafka_merge_rights(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf,
+    ngx_http_pubsub_kafka_loc_conf_t *prev)
+{
+    ngx_http_pubsub_kafka_acl_t  none;
+
+    if (conf->produce == NGX_CONF_UNSET && !conf->write.set
+        && !prev->write.set)
+    {
+        /* the http{} level, never merged itself, has only its flag */
+        conf->produce = prev->produce;
+    }
+
+    if (conf->produce != NGX_CONF_UNSET) {
+
+        if (conf->write.set) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"pubsub_kafka_produce\" and "
+                               "\"pubsub_kafka_write\" go not together: "
+                               "\"pubsub_kafka_produce on\" is "
+                               "\"pubsub_kafka_write *\"");
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(&none, sizeof(ngx_http_pubsub_kafka_acl_t));
+
+        if (ngx_http_pubsub_kafka_acl_merge(cf, &conf->write, &none,
+                                            conf->produce ? "*" : NULL)
+            != NGX_CONF_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        conf->write.set = 1;
+    }
+
+    if (ngx_http_pubsub_kafka_acl_merge(cf, &conf->read, &prev->read, "*")
+        != NGX_CONF_OK
+        || ngx_http_pubsub_kafka_acl_merge(cf, &conf->write, &prev->write,
+                                           NULL)
+           != NGX_CONF_OK
+        || ngx_http_pubsub_kafka_acl_merge(cf, &conf->groups, &prev->groups,
+                                           NULL)
+           != NGX_CONF_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

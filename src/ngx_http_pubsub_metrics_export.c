@@ -23,6 +23,12 @@
 static void ngx_http_pubsub_metrics_reset(
     ngx_http_pubsub_metrics_main_conf_t *pmcf, u_char *slot);
 static ngx_uint_t ngx_http_pubsub_metrics_alive(ngx_pid_t pid);
+static ngx_uint_t ngx_http_pubsub_metrics_sum(
+    ngx_http_pubsub_metrics_main_conf_t *pmcf, ngx_atomic_uint_t *sums,
+    u_char **live);
+static u_char *ngx_http_pubsub_metrics_series(
+    ngx_http_pubsub_metrics_main_conf_t *pmcf, u_char *p,
+    ngx_atomic_uint_t *sums);
 static u_char *ngx_http_pubsub_metrics_tops(ngx_http_request_t *r,
     ngx_http_pubsub_metrics_main_conf_t *pmcf, u_char *p, u_char **live,
     ngx_uint_t nlive);
@@ -269,15 +275,12 @@ ngx_http_pubsub_metrics_top_set(ngx_uint_t index,
 ngx_int_t
 ngx_http_pubsub_metrics_handler(ngx_http_request_t *r)
 {
-    u_char                               *p, *slot, **live;
+    u_char                               *p, **live;
     ngx_int_t                             rc;
     ngx_buf_t                            *b;
-    ngx_pid_t                             pid;
-    ngx_uint_t                            i, j, k, nlive, gauges;
+    ngx_uint_t                            nlive;
     ngx_chain_t                           out;
-    ngx_atomic_t                         *values;
     ngx_atomic_uint_t                    *sums;
-    ngx_http_pubsub_metric_t             *s, *prev;
     ngx_http_pubsub_metrics_sh_t         *sh;
     ngx_http_pubsub_metrics_main_conf_t  *pmcf;
 
@@ -304,6 +307,62 @@ ngx_http_pubsub_metrics_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    nlive = ngx_http_pubsub_metrics_sum(pmcf, sums, live);
+
+    b = ngx_create_temp_buf(r->pool, pmcf->text_size + 1);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_http_pubsub_metrics_series(pmcf, b->pos, sums);
+
+    p = ngx_http_pubsub_metrics_tops(r, pmcf, p, live, nlive);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = p;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type,
+                "text/plain; version=0.0.4; charset=utf-8");
+    r->headers_out.content_type_len = sizeof("text/plain") - 1;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * Every series summed over the workers' slots and the slot of those gone:
+ * counters of every slot, gauges of live workers only.  The slots of live
+ * workers go to "live"; returns how many.
+ */
+
+static ngx_uint_t
+ngx_http_pubsub_metrics_sum(ngx_http_pubsub_metrics_main_conf_t *pmcf,
+    ngx_atomic_uint_t *sums, u_char **live)
+{
+    u_char                        *slot;
+    ngx_pid_t                      pid;
+    ngx_uint_t                     i, j, nlive, gauges;
+    ngx_atomic_t                  *values;
+    ngx_http_pubsub_metric_t      *s;
+    ngx_http_pubsub_metrics_sh_t  *sh;
+
+    sh = pmcf->sh;
     s = pmcf->series.elts;
     nlive = 0;
 
@@ -332,15 +391,23 @@ ngx_http_pubsub_metrics_handler(ngx_http_request_t *r)
         }
     }
 
-    b = ngx_create_temp_buf(r->pool, pmcf->text_size + 1);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    return nlive;
+}
 
-    p = b->pos;
+
+/* the series in exposition order, HELP and TYPE once per name */
+
+static u_char *
+ngx_http_pubsub_metrics_series(ngx_http_pubsub_metrics_main_conf_t *pmcf,
+    u_char *p, ngx_atomic_uint_t *sums)
+{
+    ngx_uint_t                 j, k;
+    ngx_http_pubsub_metric_t  *s, *prev;
+
+    s = pmcf->series.elts;
     prev = NULL;
 
-    for (k = 0; k < sh->nseries; k++) {
+    for (k = 0; k < pmcf->sh->nseries; k++) {
         j = pmcf->order[k];
 
         if (prev == NULL || prev->name.len != s[j].name.len
@@ -370,32 +437,7 @@ ngx_http_pubsub_metrics_handler(ngx_http_request_t *r)
         }
     }
 
-    p = ngx_http_pubsub_metrics_tops(r, pmcf, p, live, nlive);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->last = p;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type,
-                "text/plain; version=0.0.4; charset=utf-8");
-    r->headers_out.content_type_len = sizeof("text/plain") - 1;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return p;
 }
 
 
