@@ -16,8 +16,8 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$top/build
-a=$1
-b=$2
+a=$(readlink -f "$1")
+b=$(readlink -f "$2")
 rounds=${3:-3}
 work=$build/compare
 port=${BENCH_PORT:-18490}
