@@ -297,6 +297,8 @@ struct ngx_http_pubsub_kafka_client_s {
     ngx_rbtree_node_t                    sentinel;
     ngx_queue_t                          tasks;    /* posted, not done */
     ngx_uint_t                           ntasks;
+    ngx_uint_t                           nrefused;  /* since logged */
+    ngx_msec_t                           refused_logged;
     ngx_queue_t                          touched;  /* readers with news */
     ngx_event_t                          idle;     /* stops unused reads */
 

@@ -202,6 +202,9 @@ ngx_http_pubsub_kafka_init_worker(ngx_cycle_t *cycle,
     kc->cluster = cluster;
     kc->log = cycle->log;
 
+    /* the first refusal of a look-up is logged at once */
+    kc->refused_logged = ngx_current_msec - 1000;
+
     ngx_rbtree_init(&kc->topics, &kc->sentinel, ngx_str_rbtree_insert_value);
     ngx_queue_init(&kc->tasks);
     ngx_queue_init(&kc->touched);

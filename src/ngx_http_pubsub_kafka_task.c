@@ -75,10 +75,24 @@ ngx_http_pubsub_kafka_task_post(ngx_http_pubsub_kafka_task_t *t)
     kc = t->client;
 
     if (kc->ntasks >= kc->cluster->max_lookups) {
-        ngx_log_error(NGX_LOG_WARN, kc->log, 0,
-                      "pubsub: kafka %V: %ui blocking look-ups in flight, "
-                      "the limit of \"pubsub_kafka_max_lookups\"",
-                      &kc->cluster->brokers, kc->ntasks);
+        kc->nrefused++;
+
+        /*
+         * clients refused try again: one line a second says so, not one
+         * a refusal
+         */
+
+        if (ngx_current_msec - kc->refused_logged >= 1000) {
+            ngx_log_error(NGX_LOG_WARN, kc->log, 0,
+                          "pubsub: kafka %V: %ui blocking look-ups in "
+                          "flight, the limit of \"pubsub_kafka_max_lookups\""
+                          ", %ui refused", &kc->cluster->brokers,
+                          kc->ntasks, kc->nrefused);
+
+            kc->refused_logged = ngx_current_msec;
+            kc->nrefused = 0;
+        }
+
         ngx_free(t);
         return NGX_BUSY;
     }

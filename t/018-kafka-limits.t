@@ -178,7 +178,54 @@ the limit of "pubsub_kafka_max_partitions"
 
 
 
-=== TEST 6: topic names: a NUL byte, bytes that are not UTF-8, characters Kafka refuses: clear errors, escaped
+=== TEST 6: look-ups refused past pubsub_kafka_max_lookups are logged once a second with their count, not once each
+--- config
+    location = /kafka {
+        pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
+        pubsub_kafka_max_lookups 1;
+        pubsub_kafka_timeout 3s;
+    }
+--- kafka
+topic: t 1
+produce_n t 0 3 m
+--- ws_path: /kafka
+--- ws_code
+my @out;
+mock_cmd('rtt 1 300');
+# one look-up in flight and $n refused, all at once
+my $burst = sub {
+    my ($n) = @_;
+    $ws->send_req(sequence => $_, cmd_kafka_list_offset =>
+        { topic => 't', partition => 0, timestamp => -1 }) for 1 .. $n + 1;
+    my $refused = 0;
+    for (1 .. $n + 1) {
+        $refused++ if $ws->recv_line =~ /too many look-ups in flight/;
+    }
+    return $refused;
+};
+push @out, "refused: " . $burst->(9);
+my @lines = grep { /the limit of "pubsub_kafka_max_lookups"/ }
+            split /\n/, error_log_text();
+push @out, "lines: " . @lines, map { /(\d+ refused)/ ? $1 : $_ } @lines;
+sleep 1.2;
+push @out, "refused: " . $burst->(1);
+@lines = grep { /the limit of "pubsub_kafka_max_lookups"/ }
+         split /\n/, error_log_text();
+push @out, "lines: " . @lines, map { /(\d+ refused)/ ? $1 : $_ } @lines;
+mock_cmd('rtt 1 0');
+\@out;
+--- ws_response
+refused: 9
+lines: 1
+1 refused
+refused: 1
+lines: 2
+1 refused
+9 refused
+
+
+
+=== TEST 7: topic names: a NUL byte, bytes that are not UTF-8, characters Kafka refuses: clear errors, escaped
 --- config
     location = /kafka {
         pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
@@ -205,7 +252,7 @@ error code=400 message="invalid string in request: CmdKafkaSubscribe.topic holds
 
 
 
-=== TEST 7: a message larger than the output queue is still sent when nothing else waits
+=== TEST 8: a message larger than the output queue is still sent when nothing else waits
 --- config
     location = /kafka {
         pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
@@ -231,7 +278,7 @@ client does not read
 
 
 
-=== TEST 8: a reader whose next offset left Kafka while it waited: its fetch gets OFFSET_OUT_OF_RANGE, the partition is read again
+=== TEST 9: a reader whose next offset left Kafka while it waited: its fetch gets OFFSET_OUT_OF_RANGE, the partition is read again
 --- config
     pubsub_kafka_property fetch.wait.max.ms 10;
     location = /kafka {
@@ -276,7 +323,7 @@ read again
 
 
 
-=== TEST 9: two workers: each has its own client; both answer
+=== TEST 10: two workers: each has its own client; both answer
 --- worker_processes: 2
 --- no_valgrind
 --- config
@@ -309,7 +356,7 @@ wrong: 0
 
 
 
-=== TEST 10: quit with 64 look-ups queued against a broker that is down: nginx exits within pubsub_kafka_timeout or so
+=== TEST 11: quit with 64 look-ups queued against a broker that is down: nginx exits within pubsub_kafka_timeout or so
 --- no_valgrind
 --- main_config
     thread_pool pubsub_kafka threads=2;
