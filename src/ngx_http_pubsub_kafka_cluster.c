@@ -18,7 +18,7 @@
 #include "ngx_http_pubsub_kafka.h"
 
 
-#define NGX_HTTP_PUBSUB_KAFKA_POOL_THREADS  "threads=4"
+#define NGX_HTTP_PUBSUB_KAFKA_POOL_THREADS  "threads=16"
 
 
 static char *ngx_http_pubsub_kafka_upstream(ngx_conf_t *cf,
@@ -70,9 +70,10 @@ ngx_http_pubsub_kafka_brokers(ngx_conf_t *cf,
 
 /*
  * The pool for blocking librdkafka calls.  Ours, "pubsub_kafka", exists
- * without a declaration, with 4 threads, as core's "default" does; a
- * thread_pool directive of that name before the http block sets it up
- * instead.  Any other name must be declared.
+ * without a declaration, as core's "default" does, with 16 threads: its
+ * tasks wait for a broker's answers, not for a CPU.  A thread_pool
+ * directive of that name before the http block sets it up instead.  Any
+ * other name must be declared.
  */
 
 ngx_thread_pool_t *
@@ -93,7 +94,7 @@ ngx_http_pubsub_kafka_thread_pool(ngx_conf_t *cf, ngx_str_t *name)
         return ngx_thread_pool_add(cf, name);
     }
 
-    /* "thread_pool pubsub_kafka threads=4;", said for the operator */
+    /* "thread_pool pubsub_kafka threads=16;", said for the operator */
 
     m = NULL;
 

@@ -6,6 +6,7 @@
 
 use lib 't/lib';
 use Test::PubSub;
+use Test::PubSub::Util ();
 use JSON::PP ();
 use Time::HiRes qw(time sleep);
 
@@ -67,7 +68,7 @@ unknown thread pool "nosuch"
 
 
 
-=== TEST 3: by default the module's own pool "pubsub_kafka" (4 threads), not "default"; it may be declared before http
+=== TEST 3: by default the module's own pool "pubsub_kafka" (16 threads), not "default"; it may be declared before http
 --- main_config
     thread_pool pubsub_kafka threads=1;
 --- config
@@ -91,7 +92,37 @@ thread pool "default"
 
 
 
-=== TEST 4: a pool of one thread and a queue of one, look-ups of a broker that is down: every fetch answered by its deadline
+=== TEST 4: the default pool "pubsub_kafka" runs 16 threads in each worker
+--- config
+    location = /kafka {
+        pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
+    }
+--- kafka
+produce_n t 0 3 m
+--- ws_path: /kafka
+--- ws_code
+my $r = answer($ws, cmd_kafka_list_offset => topic => 't', partition => 0,
+               timestamp => -2);
+# the worker's threads named after it: its own and the pool's (those of
+# librdkafka are named "rdk:...")
+my ($worker) = Test::PubSub::Util::child_pids(nginx_pid());
+$worker //= nginx_pid();
+my $nginx = 0;
+for my $comm (glob "/proc/$worker/task/*/comm") {
+    open my $fh, '<', $comm or next;
+    my $name = <$fh> // '';
+    close $fh;
+    $nginx++ if $name =~ /^nginx/;
+}
+[ $r, "threads named nginx: $nginx" ];
+--- ws_response
+list_offset offset=0
+threads named nginx: 17
+--- no_valgrind
+
+
+
+=== TEST 5: a pool of one thread and a queue of one, look-ups of a broker that is down: every fetch answered by its deadline
 --- main_config
     thread_pool tiny threads=1 max_queue=1;
 --- config
@@ -129,7 +160,7 @@ within 3 s: yes
 
 
 
-=== TEST 5: pubsub_kafka_max_lookups and pubsub_kafka_max_partitions: the command past the limit fails at once, the others go on
+=== TEST 6: pubsub_kafka_max_lookups and pubsub_kafka_max_partitions: the command past the limit fails at once, the others go on
 --- config
     location = /kafka {
         pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
@@ -178,7 +209,7 @@ the limit of "pubsub_kafka_max_partitions"
 
 
 
-=== TEST 6: look-ups refused past pubsub_kafka_max_lookups are logged once a second with their count, not once each
+=== TEST 7: look-ups refused past pubsub_kafka_max_lookups are logged once a second with their count, not once each
 --- config
     location = /kafka {
         pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
@@ -225,7 +256,7 @@ lines: 2
 
 
 
-=== TEST 7: topic names: a NUL byte, bytes that are not UTF-8, characters Kafka refuses: clear errors, escaped
+=== TEST 8: topic names: a NUL byte, bytes that are not UTF-8, characters Kafka refuses: clear errors, escaped
 --- config
     location = /kafka {
         pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
@@ -252,7 +283,7 @@ error code=400 message="invalid string in request: CmdKafkaSubscribe.topic holds
 
 
 
-=== TEST 8: a message larger than the output queue is still sent when nothing else waits
+=== TEST 9: a message larger than the output queue is still sent when nothing else waits
 --- config
     location = /kafka {
         pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
@@ -278,7 +309,7 @@ client does not read
 
 
 
-=== TEST 9: a reader whose next offset left Kafka while it waited: its fetch gets OFFSET_OUT_OF_RANGE, the partition is read again
+=== TEST 10: a reader whose next offset left Kafka while it waited: its fetch gets OFFSET_OUT_OF_RANGE, the partition is read again
 --- config
     pubsub_kafka_property fetch.wait.max.ms 10;
     location = /kafka {
@@ -323,7 +354,7 @@ read again
 
 
 
-=== TEST 10: two workers: each has its own client; both answer
+=== TEST 11: two workers: each has its own client; both answer
 --- worker_processes: 2
 --- no_valgrind
 --- config
@@ -356,7 +387,7 @@ wrong: 0
 
 
 
-=== TEST 11: quit with 64 look-ups queued against a broker that is down: nginx exits within pubsub_kafka_timeout or so
+=== TEST 12: quit with 64 look-ups queued against a broker that is down: nginx exits within pubsub_kafka_timeout or so
 --- no_valgrind
 --- main_config
     thread_pool pubsub_kafka threads=2;
