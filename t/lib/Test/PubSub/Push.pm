@@ -35,13 +35,14 @@ sub message_line {
     return $line . '=' . escape_bytes($m->{value});
 }
 
-# Answers of other sequences read while waiting for one: kept, per
-# connection, for push_messages and sub_answer to read first.
-my %STASH;
+# Answers of other sequences read while waiting for one: kept in the
+# connection's own object (not in a table keyed by its address, which a
+# later connection may get), for push_messages and sub_answer to read
+# first.
 
 sub _next_resp {
     my ($ws, $timeout) = @_;
-    my $stash = $STASH{"$ws"} ||= [];
+    my $stash = $ws->{pushed_stash} ||= [];
     return shift @$stash if @$stash;
     my $f = $ws->recv_frame($timeout);
     return undef unless defined $f;
@@ -59,11 +60,11 @@ sub sub_answer {
     for (;;) {
         my $r = _next_resp($ws, $deadline - time);
         unless ($r) {
-            unshift @{ $STASH{"$ws"} }, @other;
+            unshift @{ $ws->{pushed_stash} }, @other;
             die "no answer of sequence $seq\n";
         }
         if ($r->{sequence} == $seq) {
-            unshift @{ $STASH{"$ws"} }, @other;
+            unshift @{ $ws->{pushed_stash} }, @other;
             return $r;
         }
         push @other, $r;
@@ -90,7 +91,7 @@ sub push_messages {
     my $count = 0;
     while ($count < $n) {
         my $left = $deadline - time;
-        last if $left <= 0 && !@{ $STASH{"$ws"} || [] };
+        last if $left <= 0 && !@{ $ws->{pushed_stash} || [] };
         my $r = _next_resp($ws, $left > 0 ? $left : 0);
         last unless $r;
         if ($r->{sequence} != $seq) {
@@ -122,7 +123,7 @@ sub push_messages {
             $count++;
         }
     }
-    push @{ $STASH{"$ws"} }, @{ $opt{kept} || [] };
+    push @{ $ws->{pushed_stash} }, @{ $opt{kept} || [] };
     return \@lines;
 }
 
