@@ -132,17 +132,40 @@ typedef struct {
 } ngx_http_pubsub_kafka_session_t;
 
 
+/*
+ * The messages of a window live in blocks, appended to the newest and
+ * released from the oldest (a window is first in, first out): one malloc()
+ * per block, not per message.  Encoded messages follow one another from
+ * the block's start, so answers send runs of them as one piece, shared
+ * by every client's frame (see ngx_http_pubsub_ws_shared_t: the window
+ * holds one reference while the block is in it); their entries grow down
+ * from its end.
+ */
+
+typedef struct ngx_http_pubsub_kafka_block_s  ngx_http_pubsub_kafka_block_t;
+
+struct ngx_http_pubsub_kafka_block_s {
+    ngx_http_pubsub_ws_shared_t          shared;
+    ngx_http_pubsub_kafka_block_t       *next;     /* newer */
+    ngx_uint_t                           nmessages; /* in the window */
+    u_char                              *last;     /* data from here up */
+    u_char                              *low;      /* entries from here */
+    u_char                              *end;
+};
+
+
 /* a message as a ready-made "repeated KafkaMessage messages = 1" entry */
 
 typedef struct {
     ngx_queue_t                          queue;
     int64_t                              offset;
+    u_char                              *data;
+    ngx_http_pubsub_kafka_block_t       *block;
     uint32_t                             len;
     uint32_t                             key;      /* in data, for filters */
     uint32_t                             key_len;
     uint32_t                             headers;  /* in data */
     uint32_t                             headers_len;
-    u_char                               data[1];
 } ngx_http_pubsub_kafka_msg_t;
 
 
@@ -178,22 +201,6 @@ struct ngx_http_pubsub_kafka_waiter_s {
     unsigned                             behind:1;  /* on a rewind */
     unsigned                             looked_up:1;
     unsigned                             verdict:1;
-};
-
-
-/*
- * The messages of a window live in blocks, appended to the newest and
- * released from the oldest (a window is first in, first out): one malloc()
- * per block, not per message.
- */
-
-typedef struct ngx_http_pubsub_kafka_block_s  ngx_http_pubsub_kafka_block_t;
-
-struct ngx_http_pubsub_kafka_block_s {
-    ngx_http_pubsub_kafka_block_t       *next;     /* newer */
-    ngx_uint_t                           nmessages; /* in the window */
-    u_char                              *last;     /* free from here */
-    u_char                              *end;
 };
 
 
@@ -471,6 +478,24 @@ extern ngx_http_pubsub_command_t  ngx_http_pubsub_kafka_subscribe_commands[];
 
 ngx_int_t ngx_http_pubsub_kafka_init_session(
     ngx_http_pubsub_session_t *session, void *data, void *conf);
+
+/* ngx_http_pubsub_kafka_answer.c */
+
+/* runs of a window's messages for one answer, at most this many */
+#define NGX_HTTP_PUBSUB_KAFKA_PIECES  16
+
+typedef struct {
+    ngx_http_pubsub_ws_piece_t           pieces[NGX_HTTP_PUBSUB_KAFKA_PIECES];
+    ngx_uint_t                           n;
+    size_t                               len;
+    ngx_uint_t                           messages;
+} ngx_http_pubsub_kafka_answer_t;
+
+void ngx_http_pubsub_kafka_answer_init(ngx_http_pubsub_kafka_answer_t *a);
+ngx_int_t ngx_http_pubsub_kafka_answer_add(ngx_http_pubsub_kafka_answer_t *a,
+    ngx_http_pubsub_kafka_msg_t *msg);
+ngx_int_t ngx_http_pubsub_kafka_answer_send(ngx_http_pubsub_cmd_t *cmd,
+    ngx_http_pubsub_kafka_answer_t *a);
 
 /* ngx_http_pubsub_kafka_push.c */
 

@@ -43,12 +43,6 @@ typedef struct {
 } ngx_http_pubsub_kafka_fetch_t;
 
 
-typedef struct {
-    ngx_queue_t                         *first;
-    ngx_uint_t                           n;
-} ngx_http_pubsub_kafka_range_t;
-
-
 static ngx_int_t ngx_http_pubsub_kafka_list_offset(ngx_http_pubsub_cmd_t *cmd,
     PubSubReq *req);
 static void ngx_http_pubsub_kafka_list_cancel(ngx_http_pubsub_cmd_t *cmd);
@@ -67,7 +61,6 @@ static void ngx_http_pubsub_kafka_fetch_waiting(
 static void ngx_http_pubsub_kafka_fetch_timeout(ngx_event_t *ev);
 static void ngx_http_pubsub_kafka_fetch_finish(
     ngx_http_pubsub_kafka_fetch_t *f);
-static u_char *ngx_http_pubsub_kafka_write_range(u_char *p, void *data);
 
 
 ngx_http_pubsub_command_t  ngx_http_pubsub_kafka_fetch_commands[] = {
@@ -407,11 +400,11 @@ ngx_http_pubsub_kafka_fetch_waiting(ngx_http_pubsub_kafka_waiter_t *w)
 static void
 ngx_http_pubsub_kafka_fetch_ready(ngx_http_pubsub_kafka_waiter_t *w)
 {
-    size_t                           len, max, room;
+    size_t                           max, room;
     ngx_queue_t                     *q, *start;
     ngx_http_pubsub_kafka_msg_t     *msg;
     ngx_http_pubsub_kafka_fetch_t   *f;
-    ngx_http_pubsub_kafka_range_t    range;
+    ngx_http_pubsub_kafka_answer_t   answer;
     ngx_http_pubsub_kafka_reader_t  *r;
 
     f = (ngx_http_pubsub_kafka_fetch_t *) w;
@@ -419,9 +412,7 @@ ngx_http_pubsub_kafka_fetch_ready(ngx_http_pubsub_kafka_waiter_t *w)
 
     start = ngx_http_pubsub_kafka_window_find(r, w->offset);
 
-    len = 0;
-    range.first = start;
-    range.n = 0;
+    ngx_http_pubsub_kafka_answer_init(&answer);
 
     /*
      * Answers to fetches in flight together must not overflow the
@@ -445,44 +436,23 @@ ngx_http_pubsub_kafka_fetch_ready(ngx_http_pubsub_kafka_waiter_t *w)
         {
             msg = ngx_queue_data(q, ngx_http_pubsub_kafka_msg_t, queue);
 
-            if ((range.n || msg->len > room) && len + msg->len > max) {
+            if ((answer.messages || msg->len > room)
+                && answer.len + msg->len > max)
+            {
                 break;
             }
 
-            len += msg->len;
-            range.n++;
+            if (ngx_http_pubsub_kafka_answer_add(&answer, msg) != NGX_OK) {
+                break;
+            }
         }
     }
 
-    (void) ngx_http_pubsub_send_raw(f->cmd,
-                                    PUB_SUB_RESP__RESP_KAFKA_FETCH_RESP,
-                                    len, ngx_http_pubsub_kafka_write_range,
-                                    &range);
+    (void) ngx_http_pubsub_kafka_answer_send(f->cmd, &answer);
     ngx_http_pubsub_kafka_metric(NGX_HTTP_PUBSUB_KAFKA_M_FETCH_MESSAGES,
-                                 range.n);
+                                 answer.messages);
 
     ngx_http_pubsub_kafka_fetch_finish(f);
-}
-
-
-static u_char *
-ngx_http_pubsub_kafka_write_range(u_char *p, void *data)
-{
-    ngx_http_pubsub_kafka_range_t *range = data;
-
-    ngx_uint_t                    i;
-    ngx_queue_t                  *q;
-    ngx_http_pubsub_kafka_msg_t  *msg;
-
-    q = range->first;
-
-    for (i = 0; i < range->n; i++) {
-        msg = ngx_queue_data(q, ngx_http_pubsub_kafka_msg_t, queue);
-        p = ngx_cpymem(p, msg->data, msg->len);
-        q = ngx_queue_next(q);
-    }
-
-    return p;
 }
 
 

@@ -8,7 +8,8 @@
  * Server push, the delivery: from a partition's shared window to the
  * subscriber's socket, filtered, within its credit and the room of its
  * output queue; paused when either is spent, resumed by credit or by the
- * socket draining.  Copies no message: frames are built from the window.
+ * socket draining.  Copies no message: frames share the window's bytes
+ * (see ngx_http_pubsub_kafka_answer.c).
  */
 
 
@@ -25,16 +26,8 @@
 #define NGX_HTTP_PUBSUB_KAFKA_RETRY      1000
 
 
-typedef struct {
-    ngx_queue_t                         *first;
-    ngx_uint_t                           n;        /* entries walked */
-    ngx_http_pubsub_kafka_sub_t         *sub;
-} ngx_http_pubsub_kafka_push_t;
-
-
 static ngx_uint_t ngx_http_pubsub_kafka_sub_pass(
     ngx_http_pubsub_kafka_sub_t *s, ngx_http_pubsub_kafka_msg_t *msg);
-static u_char *ngx_http_pubsub_kafka_write_push(u_char *p, void *data);
 
 
 /*
@@ -47,13 +40,12 @@ static u_char *ngx_http_pubsub_kafka_write_push(u_char *p, void *data);
 void
 ngx_http_pubsub_kafka_sub_ready(ngx_http_pubsub_kafka_waiter_t *w)
 {
-    size_t                            len, room, max;
+    size_t                            room, max;
     int64_t                           credit;
-    ngx_uint_t                        n;
     ngx_queue_t                      *q, *start, *sentinel;
     ngx_http_pubsub_kafka_msg_t      *msg;
     ngx_http_pubsub_kafka_sub_t      *s;
-    ngx_http_pubsub_kafka_push_t      push;
+    ngx_http_pubsub_kafka_answer_t    answer;
     ngx_http_pubsub_kafka_spart_t    *sp;
     ngx_http_pubsub_kafka_reader_t   *r;
 
@@ -93,56 +85,45 @@ ngx_http_pubsub_kafka_sub_ready(ngx_http_pubsub_kafka_waiter_t *w)
 
         max = ngx_min(room, s->conf->fetch_max_bytes);
 
-        len = 0;
-        n = 0;
-
-        push.first = start;
-        push.n = 0;
-        push.sub = s;
+        ngx_http_pubsub_kafka_answer_init(&answer);
 
         for (q = start; q != sentinel; q = ngx_queue_next(q)) {
             msg = ngx_queue_data(q, ngx_http_pubsub_kafka_msg_t, queue);
 
             if (!ngx_http_pubsub_kafka_sub_pass(s, msg)) {
                 /* filtered out: skipped, and costs no credit */
-                push.n++;
                 continue;
             }
 
-            if ((int64_t) n >= credit
-                || ((n || msg->len > room) && len + msg->len > max))
+            if ((int64_t) answer.messages >= credit
+                || ((answer.messages || msg->len > room)
+                    && answer.len + msg->len > max))
             {
                 break;
             }
 
-            len += msg->len;
-            n++;
-            push.n++;
+            if (ngx_http_pubsub_kafka_answer_add(&answer, msg) != NGX_OK) {
+                break;
+            }
         }
 
-        if (n == 0 && q != sentinel) {
+        if (answer.messages == 0 && q != sentinel) {
             /* not even one message fits: the client must read first */
             sp->paused = 1;
             ngx_http_pubsub_wait_room(s->cmd);
             return;
         }
 
-        if (n) {
-            if (ngx_http_pubsub_send_raw(s->cmd,
-                                         PUB_SUB_RESP__RESP_KAFKA_FETCH_RESP,
-                                         len,
-                                         ngx_http_pubsub_kafka_write_push,
-                                         &push)
-                != NGX_OK)
-            {
+        if (answer.messages) {
+            if (ngx_http_pubsub_kafka_answer_send(s->cmd, &answer) != NGX_OK) {
                 /* the connection is closing: it cancels us */
                 sp->paused = 1;
                 return;
             }
 
-            s->unacked += n;
+            s->unacked += answer.messages;
             ngx_http_pubsub_kafka_metric(NGX_HTTP_PUBSUB_KAFKA_M_PUSH_MESSAGES,
-                                         n);
+                                         answer.messages);
         }
 
         /* the last entry walked */
@@ -204,31 +185,6 @@ ngx_http_pubsub_kafka_sub_pass(ngx_http_pubsub_kafka_sub_t *s,
     }
 
     return 1;
-}
-
-
-static u_char *
-ngx_http_pubsub_kafka_write_push(u_char *p, void *data)
-{
-    ngx_http_pubsub_kafka_push_t *push = data;
-
-    ngx_uint_t                    i;
-    ngx_queue_t                  *q;
-    ngx_http_pubsub_kafka_msg_t  *msg;
-
-    q = push->first;
-
-    for (i = 0; i < push->n; i++) {
-        msg = ngx_queue_data(q, ngx_http_pubsub_kafka_msg_t, queue);
-
-        if (ngx_http_pubsub_kafka_sub_pass(push->sub, msg)) {
-            p = ngx_cpymem(p, msg->data, msg->len);
-        }
-
-        q = ngx_queue_next(q);
-    }
-
-    return p;
 }
 
 

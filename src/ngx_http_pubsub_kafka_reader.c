@@ -35,10 +35,11 @@ static ngx_int_t ngx_http_pubsub_kafka_append(
     ngx_http_pubsub_kafka_reader_t *r, rd_kafka_message_t *m);
 static ngx_uint_t ngx_http_pubsub_kafka_window_trim(
     ngx_http_pubsub_kafka_reader_t *r);
-static void *ngx_http_pubsub_kafka_window_alloc(
+static ngx_http_pubsub_kafka_msg_t *ngx_http_pubsub_kafka_window_alloc(
     ngx_http_pubsub_kafka_reader_t *r, size_t size);
 static void ngx_http_pubsub_kafka_window_release(
     ngx_http_pubsub_kafka_reader_t *r);
+static void ngx_http_pubsub_kafka_block_free(ngx_http_pubsub_ws_shared_t *sh);
 static void ngx_http_pubsub_kafka_reader_fail(
     ngx_http_pubsub_kafka_reader_t *r, rd_kafka_resp_err_t err);
 static void ngx_http_pubsub_kafka_stop_run(ngx_http_pubsub_kafka_task_t *t);
@@ -383,8 +384,7 @@ ngx_http_pubsub_kafka_append(ngx_http_pubsub_kafka_reader_t *r,
 
     size = ngx_http_pubsub_record_size(&rec);
 
-    msg = ngx_http_pubsub_kafka_window_alloc(r,
-                          offsetof(ngx_http_pubsub_kafka_msg_t, data) + size);
+    msg = ngx_http_pubsub_kafka_window_alloc(r, size);
     if (msg == NULL) {
         return NGX_ERROR;
     }
@@ -485,39 +485,45 @@ ngx_http_pubsub_kafka_window_trim(ngx_http_pubsub_kafka_reader_t *r)
 
 
 /*
- * Room for a message at the end of the window.  A new block is an eighth
- * of the window so far, within 4k and 64k (a message larger than that has
- * a block of its own): a window of a few messages holds a page, a full
- * one wastes at most the end of its newest block.
+ * Room for a message of size bytes at the end of the window, and its
+ * entry.  A new block is an eighth of the window so far, within 4k and
+ * 64k (a message larger than that has a block of its own): a window of a
+ * few messages holds a page, a full one wastes at most the end of its
+ * newest block.
  */
 
-static void *
+static ngx_http_pubsub_kafka_msg_t *
 ngx_http_pubsub_kafka_window_alloc(ngx_http_pubsub_kafka_reader_t *r,
     size_t size)
 {
-    u_char                         *p;
-    size_t                          len;
+    size_t                          len, entry;
+    ngx_http_pubsub_kafka_msg_t    *msg;
     ngx_http_pubsub_kafka_block_t  *b;
 
-    size = ngx_align(size, NGX_ALIGNMENT);
+    entry = ngx_align(sizeof(ngx_http_pubsub_kafka_msg_t), NGX_ALIGNMENT);
     b = r->newest;
 
-    if (b == NULL || (size_t) (b->end - b->last) < size) {
+    if (b == NULL || (size_t) (b->low - b->last) < size + entry) {
 
         len = r->bytes / 8;
         len = ngx_max(len, NGX_HTTP_PUBSUB_KAFKA_BLOCK_MIN);
         len = ngx_min(len, NGX_HTTP_PUBSUB_KAFKA_BLOCK_MAX);
-        len = ngx_max(len, sizeof(ngx_http_pubsub_kafka_block_t) + size);
+        len = ngx_max(len, ngx_align(sizeof(ngx_http_pubsub_kafka_block_t),
+                                     NGX_ALIGNMENT)
+                           + entry + ngx_align(size, NGX_ALIGNMENT));
 
         b = ngx_alloc(len, r->partition->topic->client->log);
         if (b == NULL) {
             return NULL;
         }
 
+        b->shared.refs = 1;
+        b->shared.release = ngx_http_pubsub_kafka_block_free;
         b->next = NULL;
         b->nmessages = 0;
         b->last = (u_char *) b + sizeof(ngx_http_pubsub_kafka_block_t);
-        b->end = (u_char *) b + len;
+        b->end = (u_char *) b + (len & ~(NGX_ALIGNMENT - 1));
+        b->low = b->end;
 
         if (r->newest) {
             r->newest->next = b;
@@ -529,15 +535,23 @@ ngx_http_pubsub_kafka_window_alloc(ngx_http_pubsub_kafka_reader_t *r,
         r->newest = b;
     }
 
-    p = b->last;
+    b->low -= entry;
+    msg = (ngx_http_pubsub_kafka_msg_t *) b->low;
+
+    msg->data = b->last;
+    msg->block = b;
+
     b->last += size;
     b->nmessages++;
 
-    return p;
+    return msg;
 }
 
 
-/* the window's oldest message went: its block goes with its last one */
+/*
+ * The window's oldest message went: its block goes with its last one, or
+ * when the last answer that shares it was sent
+ */
 
 static void
 ngx_http_pubsub_kafka_window_release(ngx_http_pubsub_kafka_reader_t *r)
@@ -551,12 +565,27 @@ ngx_http_pubsub_kafka_window_release(ngx_http_pubsub_kafka_reader_t *r)
     }
 
     if (b == r->newest) {
-        b->last = (u_char *) b + sizeof(ngx_http_pubsub_kafka_block_t);
-        return;
+
+        if (b->shared.refs == 1) {
+            /* nobody else holds it: filled again from its start */
+            b->last = (u_char *) b + sizeof(ngx_http_pubsub_kafka_block_t);
+            b->low = b->end;
+            return;
+        }
+
+        r->newest = NULL;
     }
 
     r->oldest = b->next;
-    ngx_free(b);
+
+    ngx_http_pubsub_ws_unshare(&b->shared);
+}
+
+
+static void
+ngx_http_pubsub_kafka_block_free(ngx_http_pubsub_ws_shared_t *sh)
+{
+    ngx_free(sh);
 }
 
 
@@ -776,7 +805,7 @@ ngx_http_pubsub_kafka_free_window(ngx_http_pubsub_kafka_reader_t *r)
     while (r->oldest) {
         b = r->oldest;
         r->oldest = b->next;
-        ngx_free(b);
+        ngx_http_pubsub_ws_unshare(&b->shared);
     }
 
     r->newest = NULL;

@@ -722,8 +722,6 @@ ngx_http_pubsub_ws_cleanup(void *data)
 {
     ngx_http_pubsub_ws_t *ws = data;
 
-    ngx_chain_t  *cl, *ln;
-
     if (ws->finalized) {
         return;
     }
@@ -751,10 +749,7 @@ ngx_http_pubsub_ws_cleanup(void *data)
         ws->close_handler(ws);
     }
 
-    for (cl = ws->out; cl; cl = ln) {
-        ln = cl->next;
-        ngx_free(cl);
-    }
+    ngx_http_pubsub_ws_free_chain(ws->out);
 
     ws->out = NULL;
     ws->last_out = &ws->out;

@@ -29,6 +29,32 @@
 
 typedef struct ngx_http_pubsub_ws_s  ngx_http_pubsub_ws_t;
 
+
+/*
+ * Bytes that frames of many connections share instead of each holding a
+ * copy: counted, released by their owner's release() when the last
+ * reference goes (the owner holds one of its own while it keeps them).
+ */
+
+typedef struct ngx_http_pubsub_ws_shared_s  ngx_http_pubsub_ws_shared_t;
+
+typedef void (*ngx_http_pubsub_ws_release_pt)(
+    ngx_http_pubsub_ws_shared_t *sh);
+
+struct ngx_http_pubsub_ws_shared_s {
+    ngx_uint_t                       refs;
+    ngx_http_pubsub_ws_release_pt    release;
+};
+
+
+/* a piece of a frame's payload: data within shared bytes */
+
+typedef struct {
+    u_char                          *data;
+    size_t                           len;
+    ngx_http_pubsub_ws_shared_t     *shared;
+} ngx_http_pubsub_ws_piece_t;
+
 typedef void (*ngx_http_pubsub_ws_message_pt)(ngx_http_pubsub_ws_t *ws,
     u_char *data, size_t len);
 typedef void (*ngx_http_pubsub_ws_event_pt)(ngx_http_pubsub_ws_t *ws);
@@ -120,7 +146,11 @@ ngx_uint_t ngx_http_pubsub_ws_open(void);
 
 ngx_chain_t *ngx_http_pubsub_ws_alloc_frame(ngx_http_pubsub_ws_t *ws,
     ngx_uint_t opcode, size_t len);
+ngx_chain_t *ngx_http_pubsub_ws_alloc_shared(ngx_http_pubsub_ws_t *ws,
+    ngx_uint_t opcode, size_t prefix, ngx_http_pubsub_ws_piece_t *pieces,
+    ngx_uint_t n);
 ngx_int_t ngx_http_pubsub_ws_send(ngx_http_pubsub_ws_t *ws, ngx_chain_t *cl);
+void ngx_http_pubsub_ws_free_chain(ngx_chain_t *cl);
 size_t ngx_http_pubsub_ws_room(ngx_http_pubsub_ws_t *ws);
 ngx_uint_t ngx_http_pubsub_ws_backed_up(ngx_http_pubsub_ws_t *ws);
 void ngx_http_pubsub_ws_want_drain(ngx_http_pubsub_ws_t *ws);
@@ -142,6 +172,15 @@ void ngx_http_pubsub_ws_fail(ngx_http_pubsub_ws_t *ws);
 
 
 extern ngx_module_t  ngx_http_pubsub_ws_module;
+
+
+static ngx_inline void
+ngx_http_pubsub_ws_unshare(ngx_http_pubsub_ws_shared_t *sh)
+{
+    if (--sh->refs == 0) {
+        sh->release(sh);
+    }
+}
 
 
 #endif /* _NGX_HTTP_PUBSUB_WEBSOCKET_H_INCLUDED_ */

@@ -21,6 +21,33 @@
 
 
 /*
+ * A frame whose payload is pieces of shared bytes: seg[0] holds the frame
+ * header and the caller's prefix (after seg[n - 1]), each further link
+ * points into shared bytes it holds a reference to.  Every link is tagged
+ * ngx_http_pubsub_ws_shared_tag; the last one's buf->shadow is the frame,
+ * which goes with that link, once the socket has taken all of it.
+ */
+
+typedef struct {
+    ngx_chain_t                      cl;
+    ngx_buf_t                        buf;
+    ngx_http_pubsub_ws_shared_t     *shared;
+} ngx_http_pubsub_ws_seg_t;
+
+
+typedef struct {
+    ngx_uint_t                       n;
+    ngx_http_pubsub_ws_seg_t         seg[1];
+} ngx_http_pubsub_ws_shared_frame_t;
+
+
+static void ngx_http_pubsub_ws_free_link(ngx_chain_t *cl);
+
+
+static u_char  ngx_http_pubsub_ws_shared_tag;
+
+
+/*
  * A frame of len payload bytes, header written: the caller appends the
  * payload at cl->buf->last.  Frames live on the heap until written.
  */
@@ -58,7 +85,120 @@ ngx_http_pubsub_ws_alloc_frame(ngx_http_pubsub_ws_t *ws, ngx_uint_t opcode,
 
 
 /*
- * Queues a frame from ngx_http_pubsub_ws_alloc_frame(); never blocks, never
+ * A frame of prefix bytes (the caller writes them at cl->buf->last) and
+ * then the pieces, which it references instead of copying.
+ */
+
+ngx_chain_t *
+ngx_http_pubsub_ws_alloc_shared(ngx_http_pubsub_ws_t *ws, ngx_uint_t opcode,
+    size_t prefix, ngx_http_pubsub_ws_piece_t *pieces, ngx_uint_t n)
+{
+    size_t                              len, size;
+    u_char                             *p;
+    ngx_buf_t                          *b;
+    ngx_uint_t                          i;
+    ngx_http_pubsub_ws_seg_t           *seg;
+    ngx_http_pubsub_ws_shared_frame_t  *f;
+
+    len = prefix;
+
+    for (i = 0; i < n; i++) {
+        len += pieces[i].len;
+    }
+
+    size = offsetof(ngx_http_pubsub_ws_shared_frame_t, seg)
+           + (n + 1) * sizeof(ngx_http_pubsub_ws_seg_t)
+           + ngx_http_pubsub_ws_header_size(len) + prefix;
+
+    f = ngx_alloc(size, ws->connection->log);
+    if (f == NULL) {
+        return NULL;
+    }
+
+    f->n = n + 1;
+    p = (u_char *) &f->seg[n + 1];
+
+    for (i = 0; i <= n; i++) {
+        seg = &f->seg[i];
+        b = &seg->buf;
+
+        ngx_memzero(b, sizeof(ngx_buf_t));
+
+        if (i == 0) {
+            b->start = p;
+            b->end = (u_char *) f + size;
+            b->pos = p;
+            b->last = ngx_http_pubsub_ws_write_header(p, opcode, len);
+            b->temporary = 1;
+            seg->shared = NULL;
+
+        } else {
+            b->start = pieces[i - 1].data;
+            b->pos = b->start;
+            b->last = b->start + pieces[i - 1].len;
+            b->end = b->last;
+            b->memory = 1;
+            seg->shared = pieces[i - 1].shared;
+            seg->shared->refs++;
+        }
+
+        b->tag = (ngx_buf_tag_t) &ngx_http_pubsub_ws_shared_tag;
+
+        seg->cl.buf = b;
+        seg->cl.next = (i < n) ? &f->seg[i + 1].cl : NULL;
+    }
+
+    f->seg[n].buf.shadow = (ngx_buf_t *) f;
+
+    return &f->seg[0].cl;
+}
+
+
+/* frees a frame not queued, or what a queue holds */
+
+void
+ngx_http_pubsub_ws_free_chain(ngx_chain_t *cl)
+{
+    ngx_chain_t  *ln;
+
+    while (cl) {
+        ln = cl->next;
+        ngx_http_pubsub_ws_free_link(cl);
+        cl = ln;
+    }
+}
+
+
+static void
+ngx_http_pubsub_ws_free_link(ngx_chain_t *cl)
+{
+    ngx_uint_t                          i;
+    ngx_http_pubsub_ws_shared_frame_t  *f;
+
+    if (cl->buf->tag != (ngx_buf_tag_t) &ngx_http_pubsub_ws_shared_tag) {
+        ngx_free(cl);
+        return;
+    }
+
+    /* a shared frame goes with its last link */
+
+    f = (ngx_http_pubsub_ws_shared_frame_t *) cl->buf->shadow;
+
+    if (f == NULL) {
+        return;
+    }
+
+    for (i = 1; i < f->n; i++) {
+        ngx_http_pubsub_ws_unshare(f->seg[i].shared);
+    }
+
+    ngx_free(f);
+}
+
+
+/*
+ * Queues a frame from ngx_http_pubsub_ws_alloc_frame() or _alloc_shared();
+ * never blocks, never
  * finalizes: failures close the connection later from the event loop, so
  * callers may send while walking their own lists.  Last words (frames sent
  * from the closing handler) go out whatever the queue holds.
@@ -67,14 +207,19 @@ ngx_http_pubsub_ws_alloc_frame(ngx_http_pubsub_ws_t *ws, ngx_uint_t opcode,
 ngx_int_t
 ngx_http_pubsub_ws_send(ngx_http_pubsub_ws_t *ws, ngx_chain_t *cl)
 {
-    size_t  size;
+    size_t        size;
+    ngx_chain_t  *ln;
 
     if (ws->closing || ws->failed || ws->finalized) {
-        ngx_free(cl);
+        ngx_http_pubsub_ws_free_chain(cl);
         return NGX_DECLINED;
     }
 
-    size = cl->buf->last - cl->buf->pos;
+    size = 0;
+
+    for (ln = cl; ln; ln = ln->next) {
+        size += ln->buf->last - ln->buf->pos;
+    }
 
     if (ws->out && ws->out_bytes + size > ws->conf->max_output
         && !ws->last_words)
@@ -82,7 +227,7 @@ ngx_http_pubsub_ws_send(ngx_http_pubsub_ws_t *ws, ngx_chain_t *cl)
         /* what the socket takes now does not count against the limit */
 
         if (ngx_http_pubsub_ws_flush(ws) == NGX_ERROR) {
-            ngx_free(cl);
+            ngx_http_pubsub_ws_free_chain(cl);
             ngx_http_pubsub_ws_fail(ws);
             return NGX_ERROR;
         }
@@ -94,7 +239,7 @@ ngx_http_pubsub_ws_send(ngx_http_pubsub_ws_t *ws, ngx_chain_t *cl)
                           ws->conf->max_output);
 
             ngx_http_pubsub_ws_metric(NGX_HTTP_PUBSUB_WS_M_OVERFLOWS, 1);
-            ngx_free(cl);
+            ngx_http_pubsub_ws_free_chain(cl);
             ngx_http_pubsub_ws_fail(ws);
             return NGX_ERROR;
         }
@@ -159,8 +304,18 @@ ngx_http_pubsub_ws_queue(ngx_http_pubsub_ws_t *ws, ngx_chain_t *cl)
     ngx_event_t  *wev;
 
     *ws->last_out = cl;
+
+    for ( ;; ) {
+        ws->out_bytes += cl->buf->last - cl->buf->pos;
+
+        if (cl->next == NULL) {
+            break;
+        }
+
+        cl = cl->next;
+    }
+
     ws->last_out = &cl->next;
-    ws->out_bytes += cl->buf->last - cl->buf->pos;
     ngx_http_pubsub_ws_metric(NGX_HTTP_PUBSUB_WS_M_FRAMES_OUT, 1);
 
     /* frames queued in one pass of the event loop go out in one write */
@@ -311,7 +466,7 @@ ngx_http_pubsub_ws_flush(ngx_http_pubsub_ws_t *ws)
     while (ws->out != cl) {
         ln = ws->out;
         ws->out = ln->next;
-        ngx_free(ln);
+        ngx_http_pubsub_ws_free_link(ln);
     }
 
     if (ws->out) {

@@ -251,3 +251,55 @@ push @out, "200 messages in order: " . ($bad ? "no, $bad wrong" : 'yes'),
 subscribe 0@0
 200 messages in order: yes
 frames: fewer than 50
+
+
+
+=== TEST 7: an answer queued for a client that does not read keeps the window's bytes it shares: the window moves on, the client reads them intact
+--- config
+    pubsub_kafka_property fetch.wait.max.ms 5;
+    pubsub_kafka_buffer_size 16k;
+
+    listen 127.0.0.1:$TEST_NGINX_TLS_PORT sndbuf=4k;
+
+    location = /kafka {
+        pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
+    }
+--- kafka
+topic: pin 1
+produce_batch pin 0 300 m size=1000
+--- ws_code
+use Socket qw(SOL_SOCKET SO_RCVBUF);
+# A takes its first answer (the window's messages, shared with it) into a
+# queue its socket does not empty
+my $c = ws_connect(path => '/kafka', port => tls_port());
+setsockopt($c->sock, SOL_SOCKET, SO_RCVBUF, 4096);
+my @out = subscribe($c, 1, topic => 'pin',
+                    partitions => [{ partition => 0, offset => -2 }]);
+sleep 0.3;
+# B reads the whole partition: the window of 16k moves on 18 times
+push @out, subscribe($ws, 2, topic => 'pin',
+                     partitions => [{ partition => 0, offset => -2 }]);
+my $b = push_messages($ws, 2, 300);
+push @out, 'B: ' . scalar(@$b) . ' messages';
+# A reads: the bytes of its queued answer were not freed nor reused
+my ($n, $bad) = (0, 0);
+while ($n < 300) {
+    my $f = $c->recv_frame(10);
+    die "no more frames after $n messages\n" unless ref $f;
+    my $r = pb_resp_decode($f->{payload});
+    my $m = $r->{kafka_fetch_resp}{messages} or die "not a push\n";
+    for (@$m) {
+        my $v = $_->{value};
+        $bad++ unless $_->{offset} == $n && length($v) == 1000
+                      && $v =~ /^m(\d+)\.*$/ && $1 == $n + 1;
+        $n++;
+    }
+}
+push @out, "A: 300 messages intact and in order: "
+           . ($bad ? "no, $bad wrong" : 'yes');
+\@out;
+--- ws_response
+subscribe 0@0
+subscribe 0@0
+B: 300 messages
+A: 300 messages intact and in order: yes
