@@ -11,6 +11,7 @@
 # off; the bare consumer's ceiling once per round.  One line a result
 # ("ROUND BUILD SCENARIO FIGURE CPU") to stdout and to
 # bench/results/compare-DATE.txt, then the median of each.
+# COMPARE_ONLY=REGEX runs only the scenarios whose names match it.
 
 set -euo pipefail
 
@@ -140,6 +141,7 @@ for round in $(seq "$rounds"); do
 
         for s in "${scenarios[@]}"; do
             IFS='|' read -r name conf args <<< "$s"
+            [[ $name =~ ${COMPARE_ONLY:-.} ]] || continue
             start_nginx "$module" "$conf"
             # shellcheck disable=SC2086
             f=$("$build/pubsub-bench" $args --watch "worker=$worker" \

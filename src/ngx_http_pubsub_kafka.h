@@ -482,7 +482,7 @@ ngx_int_t ngx_http_pubsub_kafka_init_session(
 /* ngx_http_pubsub_kafka_answer.c */
 
 /* runs of a window's messages for one answer, at most this many */
-#define NGX_HTTP_PUBSUB_KAFKA_PIECES  16
+#define NGX_HTTP_PUBSUB_KAFKA_PIECES  64
 
 typedef struct {
     ngx_http_pubsub_ws_piece_t           pieces[NGX_HTTP_PUBSUB_KAFKA_PIECES];
