@@ -351,7 +351,8 @@ push @out, @{ push_messages($ws, 1, 6, timeout => 15) };
 for my $n (0, -5) {
     $ws->send_req(sequence => 3, cmd_kafka_credit =>
                   { subscription => 1, messages => $n });
-    push @out, "credit $n: " . render_resp(sub_answer($ws, 3));
+    # behind what is left of the 140,000 credits (slow under valgrind)
+    push @out, "credit $n: " . render_resp(sub_answer($ws, 3, 30));
 }
 push @out, 'still answers: ' . answer($ws, cmd_ping => { state => 'ok' });
 \@out;

@@ -23,7 +23,16 @@ typedef struct {
 } fake_raw_t;
 
 
+/* bytes answers share, as a backend's window holds them */
+typedef struct {
+    ngx_http_pubsub_ws_shared_t  shared;
+    u_char                       data[1];
+} fake_shared_t;
+
+
 static u_char *fake_raw_write(u_char *p, void *data);
+static ngx_int_t fake_answer_shared(fake_cmd_t *fc, fake_raw_t *raw);
+static void fake_shared_release(ngx_http_pubsub_ws_shared_t *sh);
 
 
 /* ---------------------------------------------------------------------- */
@@ -240,8 +249,75 @@ fake_answer_raw(fake_cmd_t *fc, ngx_uint_t n, ngx_uint_t bad)
     raw.n = n;
     raw.bad = bad;
 
+    if (!bad && (fc->arg & 0x80)) {
+        return fake_answer_shared(fc, &raw);
+    }
+
     return ngx_http_pubsub_send_raw(fc->cmd,
                                     PUB_SUB_RESP__RESP_KAFKA_FETCH_RESP,
                                     fake_raw_len(fc, n), fake_raw_write,
                                     &raw);
+}
+
+
+/*
+ * The same records written once into counted bytes and sent as up to
+ * three pieces of them (ngx_http_pubsub_send_pieces()); the owner's
+ * reference goes at once, so the frame alone keeps them alive, through
+ * short writes and closes.
+ */
+
+static ngx_int_t
+fake_answer_shared(fake_cmd_t *fc, fake_raw_t *raw)
+{
+    size_t                       len, cut[4];
+    ngx_int_t                    rc;
+    ngx_uint_t                   i, n;
+    fake_shared_t               *sh;
+    ngx_http_pubsub_ws_piece_t   pieces[3];
+
+    len = fake_raw_len(fc, raw->n);
+
+    sh = ngx_alloc(offsetof(fake_shared_t, data) + len, &fake_log);
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    sh->shared.refs = 1;
+    sh->shared.release = fake_shared_release;
+
+    if (fake_raw_write(sh->data, raw) != sh->data + len) {
+        fake_fatal("the records are not the length they announced");
+    }
+
+    cut[0] = 0;
+    cut[1] = len / 3;
+    cut[2] = 2 * len / 3;
+    cut[3] = len;
+
+    n = 0;
+
+    for (i = 0; i < 3; i++) {
+        if (cut[i + 1] > cut[i]) {
+            pieces[n].data = sh->data + cut[i];
+            pieces[n].len = cut[i + 1] - cut[i];
+            pieces[n].shared = &sh->shared;
+            n++;
+        }
+    }
+
+    rc = ngx_http_pubsub_send_pieces(fc->cmd,
+                                     PUB_SUB_RESP__RESP_KAFKA_FETCH_RESP,
+                                     pieces, n);
+
+    ngx_http_pubsub_ws_unshare(&sh->shared);
+
+    return rc;
+}
+
+
+static void
+fake_shared_release(ngx_http_pubsub_ws_shared_t *sh)
+{
+    ngx_free(sh);
 }
