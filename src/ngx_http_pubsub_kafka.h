@@ -488,10 +488,14 @@ typedef struct {
     ngx_http_pubsub_ws_piece_t           pieces[NGX_HTTP_PUBSUB_KAFKA_PIECES];
     ngx_uint_t                           n;
     size_t                               len;
+    size_t                               room;
+    size_t                               max;
     ngx_uint_t                           messages;
+    unsigned                             any:1;
 } ngx_http_pubsub_kafka_answer_t;
 
-void ngx_http_pubsub_kafka_answer_init(ngx_http_pubsub_kafka_answer_t *a);
+void ngx_http_pubsub_kafka_answer_init(ngx_http_pubsub_kafka_answer_t *a,
+    ngx_http_pubsub_cmd_t *cmd, size_t max);
 ngx_int_t ngx_http_pubsub_kafka_answer_add(ngx_http_pubsub_kafka_answer_t *a,
     ngx_http_pubsub_kafka_msg_t *msg);
 ngx_int_t ngx_http_pubsub_kafka_answer_send(ngx_http_pubsub_cmd_t *cmd,

@@ -27,13 +27,33 @@
  */
 #define NGX_HTTP_PUBSUB_KAFKA_COPY_BELOW  1024
 
+/* the most a frame head takes: WebSocket header, sequence, field */
+#define NGX_HTTP_PUBSUB_KAFKA_HEAD        64
+
 
 static u_char *ngx_http_pubsub_kafka_write_pieces(u_char *p, void *data);
 
 
+/*
+ * An answer of up to max bytes within the room left for cmd's answers in
+ * its output queue (a frame head allowed for).  Its first message may go
+ * over max when it fits that room, and over the room too when nothing
+ * waits for the client, as a message bigger than the queue must still go.
+ */
+
 void
-ngx_http_pubsub_kafka_answer_init(ngx_http_pubsub_kafka_answer_t *a)
+ngx_http_pubsub_kafka_answer_init(ngx_http_pubsub_kafka_answer_t *a,
+    ngx_http_pubsub_cmd_t *cmd, size_t max)
 {
+    size_t  room;
+
+    room = ngx_http_pubsub_room(cmd);
+    room = (room > NGX_HTTP_PUBSUB_KAFKA_HEAD)
+           ? room - NGX_HTTP_PUBSUB_KAFKA_HEAD : 0;
+
+    a->room = room;
+    a->max = ngx_min(room, max);
+    a->any = ngx_http_pubsub_idle(cmd);
     a->n = 0;
     a->len = 0;
     a->messages = 0;
@@ -41,8 +61,9 @@ ngx_http_pubsub_kafka_answer_init(ngx_http_pubsub_kafka_answer_t *a)
 
 
 /*
- * Adds a message: NGX_OK, or NGX_DECLINED when it starts a run and the
- * answer has as many runs as it may hold (it goes in the next answer)
+ * Adds a message: NGX_OK, or NGX_DECLINED when it does not fit (it goes
+ * in the next answer): the answer would go over its bytes, or the message
+ * starts a run and the answer has as many runs as it may hold.
  */
 
 ngx_int_t
@@ -50,6 +71,13 @@ ngx_http_pubsub_kafka_answer_add(ngx_http_pubsub_kafka_answer_t *a,
     ngx_http_pubsub_kafka_msg_t *msg)
 {
     ngx_http_pubsub_ws_piece_t  *pc;
+
+    if (a->messages
+        ? a->len + msg->len > a->max
+        : msg->len > a->room && !a->any)
+    {
+        return NGX_DECLINED;
+    }
 
     pc = a->n ? &a->pieces[a->n - 1] : NULL;
 

@@ -400,7 +400,6 @@ ngx_http_pubsub_kafka_fetch_waiting(ngx_http_pubsub_kafka_waiter_t *w)
 static void
 ngx_http_pubsub_kafka_fetch_ready(ngx_http_pubsub_kafka_waiter_t *w)
 {
-    size_t                           max, room;
     ngx_queue_t                     *q, *start;
     ngx_http_pubsub_kafka_msg_t     *msg;
     ngx_http_pubsub_kafka_fetch_t   *f;
@@ -412,22 +411,15 @@ ngx_http_pubsub_kafka_fetch_ready(ngx_http_pubsub_kafka_waiter_t *w)
 
     start = ngx_http_pubsub_kafka_window_find(r, w->offset);
 
-    ngx_http_pubsub_kafka_answer_init(&answer);
-
     /*
      * Answers to fetches in flight together must not overflow the
-     * client's output queue: the room left in it (a frame head allowed
-     * for) bounds this one too, and when not even one message fits the
-     * answer has none: the client fetches again once it has read.
+     * client's output queue: the room left in it bounds this one too, and
+     * when not even one message fits the answer has none: the client
+     * fetches again once it has read.
      */
 
-    room = ngx_http_pubsub_room(f->cmd);
-
-    if (room != NGX_MAX_SIZE_T_VALUE) {
-        room = (room > 64) ? room - 64 : 0;
-    }
-
-    max = ngx_min(room, f->conf->fetch_max_bytes);
+    ngx_http_pubsub_kafka_answer_init(&answer, f->cmd,
+                                      f->conf->fetch_max_bytes);
 
     if (start) {
         for (q = start;
@@ -435,12 +427,6 @@ ngx_http_pubsub_kafka_fetch_ready(ngx_http_pubsub_kafka_waiter_t *w)
              q = ngx_queue_next(q))
         {
             msg = ngx_queue_data(q, ngx_http_pubsub_kafka_msg_t, queue);
-
-            if ((answer.messages || msg->len > room)
-                && answer.len + msg->len > max)
-            {
-                break;
-            }
 
             if (ngx_http_pubsub_kafka_answer_add(&answer, msg) != NGX_OK) {
                 break;

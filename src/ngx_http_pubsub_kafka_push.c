@@ -40,7 +40,6 @@ static ngx_uint_t ngx_http_pubsub_kafka_sub_pass(
 void
 ngx_http_pubsub_kafka_sub_ready(ngx_http_pubsub_kafka_waiter_t *w)
 {
-    size_t                            room, max;
     int64_t                           credit;
     ngx_queue_t                      *q, *start, *sentinel;
     ngx_http_pubsub_kafka_msg_t      *msg;
@@ -79,13 +78,8 @@ ngx_http_pubsub_kafka_sub_ready(ngx_http_pubsub_kafka_waiter_t *w)
             return;
         }
 
-        room = ngx_http_pubsub_room(s->cmd);
-        room = (room == NGX_MAX_SIZE_T_VALUE) ? room
-               : (room > 64) ? room - 64 : 0;
-
-        max = ngx_min(room, s->conf->fetch_max_bytes);
-
-        ngx_http_pubsub_kafka_answer_init(&answer);
+        ngx_http_pubsub_kafka_answer_init(&answer, s->cmd,
+                                          s->conf->fetch_max_bytes);
 
         for (q = start; q != sentinel; q = ngx_queue_next(q)) {
             msg = ngx_queue_data(q, ngx_http_pubsub_kafka_msg_t, queue);
@@ -96,13 +90,8 @@ ngx_http_pubsub_kafka_sub_ready(ngx_http_pubsub_kafka_waiter_t *w)
             }
 
             if ((int64_t) answer.messages >= credit
-                || ((answer.messages || msg->len > room)
-                    && answer.len + msg->len > max))
+                || ngx_http_pubsub_kafka_answer_add(&answer, msg) != NGX_OK)
             {
-                break;
-            }
-
-            if (ngx_http_pubsub_kafka_answer_add(&answer, msg) != NGX_OK) {
                 break;
             }
         }

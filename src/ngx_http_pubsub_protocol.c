@@ -554,13 +554,22 @@ ngx_http_pubsub_cmd_done(ngx_http_pubsub_cmd_t *cmd)
 
 /*
  * How many bytes an answer to cmd may take now without the output queue
- * going over pubsub_output_queue_size; any number when nothing waits.
+ * going over pubsub_output_queue_size: all of it when nothing waits.
  */
 
 size_t
 ngx_http_pubsub_room(ngx_http_pubsub_cmd_t *cmd)
 {
     return ngx_http_pubsub_ws_room(cmd->session->ws);
+}
+
+
+/* nothing waits for the client: one answer goes whatever its size */
+
+ngx_uint_t
+ngx_http_pubsub_idle(ngx_http_pubsub_cmd_t *cmd)
+{
+    return ngx_http_pubsub_ws_idle(cmd->session->ws);
 }
 
 

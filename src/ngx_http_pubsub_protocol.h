@@ -171,6 +171,7 @@ ngx_int_t ngx_http_pubsub_send_pieces(ngx_http_pubsub_cmd_t *cmd,
 void ngx_http_pubsub_cmd_done(ngx_http_pubsub_cmd_t *cmd);
 
 size_t ngx_http_pubsub_room(ngx_http_pubsub_cmd_t *cmd);
+ngx_uint_t ngx_http_pubsub_idle(ngx_http_pubsub_cmd_t *cmd);
 ngx_uint_t ngx_http_pubsub_backed_up(ngx_http_pubsub_cmd_t *cmd);
 void ngx_http_pubsub_wait_room(ngx_http_pubsub_cmd_t *cmd);
 void *ngx_http_pubsub_backend_data(ngx_http_pubsub_cmd_t *cmd);

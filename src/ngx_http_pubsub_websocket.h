@@ -152,6 +152,7 @@ ngx_chain_t *ngx_http_pubsub_ws_alloc_shared(ngx_http_pubsub_ws_t *ws,
 ngx_int_t ngx_http_pubsub_ws_send(ngx_http_pubsub_ws_t *ws, ngx_chain_t *cl);
 void ngx_http_pubsub_ws_free_chain(ngx_chain_t *cl);
 size_t ngx_http_pubsub_ws_room(ngx_http_pubsub_ws_t *ws);
+ngx_uint_t ngx_http_pubsub_ws_idle(ngx_http_pubsub_ws_t *ws);
 ngx_uint_t ngx_http_pubsub_ws_backed_up(ngx_http_pubsub_ws_t *ws);
 void ngx_http_pubsub_ws_want_drain(ngx_http_pubsub_ws_t *ws);
 void ngx_http_pubsub_ws_close(ngx_http_pubsub_ws_t *ws, ngx_uint_t status,

@@ -256,20 +256,24 @@ ngx_http_pubsub_ws_send(ngx_http_pubsub_ws_t *ws, ngx_chain_t *cl)
 
 
 /*
- * How many bytes a message may take now without the output queue going
- * over pubsub_output_queue_size; any number when nothing waits, as one
- * message is always sent.
+ * How many bytes may be queued now without the output queue going over
+ * pubsub_output_queue_size: all of it when nothing waits
  */
 
 size_t
 ngx_http_pubsub_ws_room(ngx_http_pubsub_ws_t *ws)
 {
-    if (ws->out == NULL) {
-        return NGX_MAX_SIZE_T_VALUE;
-    }
-
     return (ws->out_bytes < ws->conf->max_output)
            ? ws->conf->max_output - ws->out_bytes : 0;
+}
+
+
+/* 1 when nothing waits: a frame of any size may then be queued */
+
+ngx_uint_t
+ngx_http_pubsub_ws_idle(ngx_http_pubsub_ws_t *ws)
+{
+    return ws->out == NULL;
 }
 
 

@@ -516,7 +516,9 @@ fake_stream_push(fake_cmd_t *fc, ngx_uint_t ignore_room)
                                           len);
         size = ngx_http_pubsub_ws_header_size(len) + len;
 
-        if (!ignore_room && ngx_http_pubsub_room(fc->cmd) < size) {
+        if (!ignore_room && !ngx_http_pubsub_idle(fc->cmd)
+            && ngx_http_pubsub_room(fc->cmd) < size)
+        {
             ngx_http_pubsub_wait_room(fc->cmd);
             fc->waiting = 1;
             return;
