@@ -23,6 +23,9 @@
 
 static char *ngx_http_pubsub_kafka_upstream(ngx_conf_t *cf,
     ngx_http_pubsub_kafka_loc_conf_t *conf, ngx_str_t *brokers);
+static ngx_int_t ngx_http_pubsub_kafka_cluster_key(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf, ngx_str_t *brokers,
+    ngx_str_t *key);
 
 
 /* HOST:PORT[,HOST:PORT...]: host names reach librdkafka as written */
@@ -248,33 +251,21 @@ ngx_http_pubsub_kafka_upstream(ngx_conf_t *cf,
 
 
 /*
- * Finds or adds the cluster this location talks to: locations whose
- * brokers and client settings are the same share one Kafka client.
+ * The key of a cluster: the brokers, the client's settings and every
+ * property, in order
  */
 
-char *
-ngx_http_pubsub_kafka_cluster(ngx_conf_t *cf,
-    ngx_http_pubsub_kafka_loc_conf_t *conf)
+static ngx_int_t
+ngx_http_pubsub_kafka_cluster_key(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf, ngx_str_t *brokers,
+    ngx_str_t *key)
 {
-    u_char                              *p;
-    size_t                               len;
-    ngx_str_t                            brokers, key;
-    ngx_uint_t                           i;
-    ngx_keyval_t                        *kv;
-    ngx_http_pubsub_kafka_cluster_t     *cluster, **pc;
-    ngx_http_pubsub_kafka_main_conf_t   *pkmcf;
+    u_char        *p;
+    size_t         len;
+    ngx_uint_t     i;
+    ngx_keyval_t  *kv;
 
-    brokers = conf->pass;
-
-    if (conf->upstream.len
-        && ngx_http_pubsub_kafka_upstream(cf, conf, &brokers) != NGX_CONF_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    /* the key: brokers, buffer size and every property, in order */
-
-    len = brokers.len + NGX_SIZE_T_LEN + 3 * NGX_INT_T_LEN + 5
+    len = brokers->len + NGX_SIZE_T_LEN + 3 * NGX_INT_T_LEN + 5
           + conf->thread_pool_name.len;
 
     if (conf->properties) {
@@ -285,12 +276,12 @@ ngx_http_pubsub_kafka_cluster(ngx_conf_t *cf,
         }
     }
 
-    key.data = ngx_pnalloc(cf->pool, len);
-    if (key.data == NULL) {
-        return NGX_CONF_ERROR;
+    key->data = ngx_pnalloc(cf->pool, len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
     }
 
-    p = ngx_sprintf(key.data, "%V|%uz|%M|%ui|%ui|%V", &brokers,
+    p = ngx_sprintf(key->data, "%V|%uz|%M|%ui|%ui|%V", brokers,
                     conf->buffer_size, conf->read_timeout,
                     conf->max_partitions, conf->max_lookups,
                     &conf->thread_pool_name);
@@ -303,7 +294,39 @@ ngx_http_pubsub_kafka_cluster(ngx_conf_t *cf,
         }
     }
 
-    key.len = p - key.data;
+    key->len = p - key->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Finds or adds the cluster this location talks to: locations whose
+ * brokers and client settings are the same share one Kafka client.
+ */
+
+char *
+ngx_http_pubsub_kafka_cluster(ngx_conf_t *cf,
+    ngx_http_pubsub_kafka_loc_conf_t *conf)
+{
+    ngx_str_t                            brokers, key;
+    ngx_uint_t                           i;
+    ngx_http_pubsub_kafka_cluster_t     *cluster, **pc;
+    ngx_http_pubsub_kafka_main_conf_t   *pkmcf;
+
+    brokers = conf->pass;
+
+    if (conf->upstream.len
+        && ngx_http_pubsub_kafka_upstream(cf, conf, &brokers) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_pubsub_kafka_cluster_key(cf, conf, &brokers, &key)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     pkmcf = ngx_http_conf_get_module_main_conf(cf,
                                                ngx_http_pubsub_kafka_module);

@@ -62,6 +62,8 @@ static ngx_http_pubsub_kafka_batch_t *ngx_http_pubsub_kafka_batch(
     ngx_str_t *group);
 static void ngx_http_pubsub_kafka_batch_send(ngx_event_t *ev);
 static void ngx_http_pubsub_kafka_batch_run(ngx_http_pubsub_kafka_task_t *t);
+static void ngx_http_pubsub_kafka_batch_alter(
+    ngx_http_pubsub_kafka_batch_t *b, rd_kafka_topic_partition_list_t *alter);
 static void ngx_http_pubsub_kafka_batch_done(ngx_http_pubsub_kafka_task_t *t);
 static void ngx_http_pubsub_kafka_batch_finish(
     ngx_http_pubsub_kafka_batch_t *b);
@@ -312,21 +314,11 @@ ngx_http_pubsub_kafka_batch_send(ngx_event_t *ev)
 static void
 ngx_http_pubsub_kafka_batch_run(ngx_http_pubsub_kafka_task_t *t)
 {
-    int                                       i;
-    char                                      errstr[256];
-    size_t                                    n;
-    int64_t                                   end;
-    rd_kafka_event_t                         *ev;
-    rd_kafka_queue_t                         *q;
-    rd_kafka_resp_err_t                       err;
-    const rd_kafka_error_t                   *error;
-    rd_kafka_AdminOptions_t                  *options;
-    const rd_kafka_group_result_t           **groups;
-    ngx_http_pubsub_kafka_batch_t            *b;
-    rd_kafka_topic_partition_list_t          *alter;
-    rd_kafka_AlterConsumerGroupOffsets_t     *req;
-    const rd_kafka_topic_partition_list_t    *parts;
-    const rd_kafka_AlterConsumerGroupOffsets_result_t  *res;
+    int                               i;
+    int64_t                           end;
+    rd_kafka_resp_err_t               err;
+    ngx_http_pubsub_kafka_batch_t    *b;
+    rd_kafka_topic_partition_list_t  *alter;
 
     b = *(ngx_http_pubsub_kafka_batch_t **) t->data;
 
@@ -369,10 +361,30 @@ ngx_http_pubsub_kafka_batch_run(ngx_http_pubsub_kafka_task_t *t)
             ->offset = b->list->elems[i].offset;
     }
 
-    if (alter->cnt == 0) {
-        rd_kafka_topic_partition_list_destroy(alter);
-        return;
+    if (alter->cnt) {
+        ngx_http_pubsub_kafka_batch_alter(b, alter);
     }
+
+    rd_kafka_topic_partition_list_destroy(alter);
+}
+
+
+/* In a pool thread: AlterConsumerGroupOffsets, and its result in b */
+
+static void
+ngx_http_pubsub_kafka_batch_alter(ngx_http_pubsub_kafka_batch_t *b,
+    rd_kafka_topic_partition_list_t *alter)
+{
+    char                                      errstr[256];
+    size_t                                    n;
+    rd_kafka_event_t                         *ev;
+    rd_kafka_queue_t                         *q;
+    const rd_kafka_error_t                   *error;
+    rd_kafka_AdminOptions_t                  *options;
+    const rd_kafka_group_result_t           **groups;
+    rd_kafka_AlterConsumerGroupOffsets_t     *req;
+    const rd_kafka_topic_partition_list_t    *parts;
+    const rd_kafka_AlterConsumerGroupOffsets_result_t  *res;
 
     q = rd_kafka_queue_new(b->rk);
 
@@ -386,7 +398,6 @@ ngx_http_pubsub_kafka_batch_run(ngx_http_pubsub_kafka_task_t *t)
 
     rd_kafka_AlterConsumerGroupOffsets_destroy(req);
     rd_kafka_AdminOptions_destroy(options);
-    rd_kafka_topic_partition_list_destroy(alter);
 
     ev = rd_kafka_queue_poll(q, b->timeout + 1000);
 

@@ -28,6 +28,8 @@ static ngx_int_t ngx_http_pubsub_add_table(ngx_conf_t *cf,
     void *conf);
 static void ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data,
     size_t len);
+static void ngx_http_pubsub_dispatch(ngx_http_pubsub_session_t *s,
+    PubSubReq *req, ngx_int_t code);
 static u_char *ngx_http_pubsub_fault_text(ngx_http_pubsub_pb_check_t *chk,
     u_char *p, u_char *last);
 static void ngx_http_pubsub_refuse(ngx_http_pubsub_session_t *s,
@@ -201,9 +203,6 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
     ngx_int_t                    rc, code;
     ngx_log_t                   *log;
     PubSubReq                   *req;
-    ngx_http_pubsub_cmd_t       *cmd;
-    ngx_http_pubsub_route_t     *route;
-    ngx_http_pubsub_command_t   *command;
     ngx_http_pubsub_session_t   *s;
     ngx_http_pubsub_pb_check_t   chk;
     u_char                       text[NGX_HTTP_PUBSUB_ERROR_MAX];
@@ -248,8 +247,31 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
         ngx_log_error(NGX_LOG_INFO, log, 0,
                       "pubsub: client sent a request with no command, "
                       "sequence %L, ignored", req->sequence);
-        goto done;
+
+    } else {
+        ngx_http_pubsub_dispatch(s, req, code);
     }
+
+    ngx_http_pubsub_free_req(req);
+}
+
+
+/*
+ * Runs the handler of a decoded request's command, or refuses it (code:
+ * the extension's error codes, or APISIX's 0)
+ */
+
+static void
+ngx_http_pubsub_dispatch(ngx_http_pubsub_session_t *s, PubSubReq *req,
+    ngx_int_t code)
+{
+    ngx_int_t                   rc;
+    ngx_log_t                  *log;
+    ngx_http_pubsub_cmd_t      *cmd;
+    ngx_http_pubsub_route_t    *route;
+    ngx_http_pubsub_command_t  *command;
+
+    log = s->ws->connection->log;
 
     route = ngx_http_pubsub_route(s, req);
 
@@ -260,7 +282,7 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
         ngx_http_pubsub_refuse(s, req->req_case, req->sequence,
                                code ? NGX_HTTP_PUBSUB_NOT_FOUND : 0,
                                "unknown command");
-        goto done;
+        return;
     }
 
     command = route->command;
@@ -274,7 +296,7 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
         ngx_http_pubsub_refuse(s, req->req_case, req->sequence,
                                code ? NGX_HTTP_PUBSUB_TOO_MANY : 0,
                                "too many commands in flight");
-        goto done;
+        return;
     }
 
     cmd = ngx_calloc(sizeof(ngx_http_pubsub_cmd_t) + command->data_size,
@@ -283,7 +305,7 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
         ngx_http_pubsub_refuse(s, req->req_case, req->sequence,
                                code ? NGX_HTTP_PUBSUB_INTERNAL : 0,
                                "internal error");
-        goto done;
+        return;
     }
 
     cmd->session = s;
@@ -311,10 +333,6 @@ ngx_http_pubsub_message(ngx_http_pubsub_ws_t *ws, u_char *data, size_t len)
     if (rc != NGX_AGAIN) {
         ngx_http_pubsub_cmd_done(cmd);
     }
-
-done:
-
-    ngx_http_pubsub_free_req(req);
 }
 
 

@@ -23,6 +23,8 @@
 #define NGX_HTTP_PUBSUB_WS_GUID  "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
+static ngx_int_t ngx_http_pubsub_ws_check_upgrade(ngx_http_request_t *r);
+static ngx_int_t ngx_http_pubsub_ws_check_key(ngx_http_request_t *r);
 static ngx_table_elt_t *ngx_http_pubsub_ws_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_uint_t n);
 static ngx_int_t ngx_http_pubsub_ws_has_token(ngx_http_request_t *r,
@@ -39,14 +41,7 @@ static ngx_int_t ngx_http_pubsub_ws_has_token(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_pubsub_ws_handshake(ngx_http_request_t *r)
 {
-    u_char            decoded[32];
-    ngx_str_t         name, token, dst;
-    ngx_table_elt_t  *h;
-
-    static ngx_str_t  upgrade = ngx_string("upgrade");
-    static ngx_str_t  connection = ngx_string("connection");
-    static ngx_str_t  key = ngx_string("sec-websocket-key");
-    static ngx_str_t  version = ngx_string("sec-websocket-version");
+    ngx_int_t  rc;
 
     if (r != r->main) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -71,6 +66,37 @@ ngx_http_pubsub_ws_handshake(ngx_http_request_t *r)
                       "pubsub: websocket handshake needs HTTP/1.1");
         return NGX_HTTP_BAD_REQUEST;
     }
+
+    rc = ngx_http_pubsub_ws_check_upgrade(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    rc = ngx_http_pubsub_ws_check_key(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "pubsub: websocket handshake with a request body");
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    return NGX_OK;
+}
+
+
+/* "Upgrade: websocket" and "Connection: upgrade" */
+
+static ngx_int_t
+ngx_http_pubsub_ws_check_upgrade(ngx_http_request_t *r)
+{
+    ngx_str_t         token;
+    ngx_table_elt_t  *h;
+
+    static ngx_str_t  upgrade = ngx_string("upgrade");
+    static ngx_str_t  connection = ngx_string("connection");
 
     h = r->headers_in.upgrade;
 
@@ -101,6 +127,25 @@ ngx_http_pubsub_ws_handshake(ngx_http_request_t *r)
                       "no \"upgrade\" token");
         return NGX_HTTP_BAD_REQUEST;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * "Sec-WebSocket-Version: 13" (else 426) and one "Sec-WebSocket-Key" of
+ * 16 bytes in base64
+ */
+
+static ngx_int_t
+ngx_http_pubsub_ws_check_key(ngx_http_request_t *r)
+{
+    u_char            decoded[32];
+    ngx_str_t         name, dst;
+    ngx_table_elt_t  *h;
+
+    static ngx_str_t  key = ngx_string("sec-websocket-key");
+    static ngx_str_t  version = ngx_string("sec-websocket-version");
 
     name = version;
     h = ngx_http_pubsub_ws_header(r, &name, 0);
@@ -133,12 +178,6 @@ ngx_http_pubsub_ws_handshake(ngx_http_request_t *r)
 
     if (ngx_decode_base64(&dst, &h->value) != NGX_OK || dst.len != 16) {
         goto bad_key;
-    }
-
-    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "pubsub: websocket handshake with a request body");
-        return NGX_HTTP_BAD_REQUEST;
     }
 
     return NGX_OK;
