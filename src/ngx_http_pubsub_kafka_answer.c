@@ -120,7 +120,7 @@ ngx_http_pubsub_kafka_answer_send(ngx_http_pubsub_cmd_t *cmd,
 
     return ngx_http_pubsub_send_pieces(cmd,
                                        PUB_SUB_RESP__RESP_KAFKA_FETCH_RESP,
-                                       a->pieces, a->n);
+                                       a->pieces, a->n, a->len);
 }
 
 

@@ -102,32 +102,21 @@ ngx_http_pubsub_kafka_produce(ngx_http_pubsub_cmd_t *cmd, PubSubReq *req)
         }
     }
 
-    /* never blocks: a full queue is an error at once */
+    /*
+     * never blocks: a full queue is an error at once; no headers (NULL)
+     * are the same as none given
+     */
 
-    if (hdrs) {
-        err = rd_kafka_producev(kc->producer.rk,
-                                RD_KAFKA_V_TOPIC(kp->topic),
-                                RD_KAFKA_V_PARTITION(partition),
-                                RD_KAFKA_V_KEY(kp->key.data, kp->key.len),
-                                RD_KAFKA_V_VALUE(kp->value.data,
-                                                 kp->value.len),
-                                RD_KAFKA_V_HEADERS(hdrs),
-                                RD_KAFKA_V_TIMESTAMP(kp->timestamp),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_OPAQUE(tk),
-                                RD_KAFKA_V_END);
-    } else {
-        err = rd_kafka_producev(kc->producer.rk,
-                                RD_KAFKA_V_TOPIC(kp->topic),
-                                RD_KAFKA_V_PARTITION(partition),
-                                RD_KAFKA_V_KEY(kp->key.data, kp->key.len),
-                                RD_KAFKA_V_VALUE(kp->value.data,
-                                                 kp->value.len),
-                                RD_KAFKA_V_TIMESTAMP(kp->timestamp),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_OPAQUE(tk),
-                                RD_KAFKA_V_END);
-    }
+    err = rd_kafka_producev(kc->producer.rk,
+                            RD_KAFKA_V_TOPIC(kp->topic),
+                            RD_KAFKA_V_PARTITION(partition),
+                            RD_KAFKA_V_KEY(kp->key.data, kp->key.len),
+                            RD_KAFKA_V_VALUE(kp->value.data, kp->value.len),
+                            RD_KAFKA_V_HEADERS(hdrs),
+                            RD_KAFKA_V_TIMESTAMP(kp->timestamp),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                            RD_KAFKA_V_OPAQUE(tk),
+                            RD_KAFKA_V_END);
 
     if (err) {
         if (hdrs) {

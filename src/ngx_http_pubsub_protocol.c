@@ -757,30 +757,24 @@ ngx_http_pubsub_send_raw(ngx_http_pubsub_cmd_t *cmd, ngx_uint_t field,
 
 
 /*
- * The same, its member the pieces one after another: bytes shared with
- * other answers (one encoding of a message for every client it goes to),
- * referenced by the frame until the socket took them, never copied.
+ * The same, its member the pieces one after another (len bytes in all):
+ * bytes shared with other answers (one encoding of a message for every
+ * client it goes to), referenced by the frame until the socket took them,
+ * never copied.
  */
 
 ngx_int_t
 ngx_http_pubsub_send_pieces(ngx_http_pubsub_cmd_t *cmd, ngx_uint_t field,
-    ngx_http_pubsub_ws_piece_t *pieces, ngx_uint_t n)
+    ngx_http_pubsub_ws_piece_t *pieces, ngx_uint_t n, size_t len)
 {
-    size_t        len, prefix;
-    ngx_uint_t    i;
+    size_t        prefix;
     ngx_chain_t  *cl;
-
-    len = 0;
-
-    for (i = 0; i < n; i++) {
-        len += pieces[i].len;
-    }
 
     prefix = ngx_http_pubsub_resp_header_size(cmd->sequence, field, len);
 
     cl = ngx_http_pubsub_ws_alloc_shared(cmd->session->ws,
                                          NGX_HTTP_PUBSUB_WS_BINARY, prefix,
-                                         pieces, n);
+                                         pieces, n, len);
     if (cl == NULL) {
         return NGX_ERROR;
     }

@@ -167,7 +167,8 @@ ngx_int_t ngx_http_pubsub_send_raw(ngx_http_pubsub_cmd_t *cmd,
     ngx_uint_t field, size_t len, ngx_http_pubsub_write_pt write,
     void *data);
 ngx_int_t ngx_http_pubsub_send_pieces(ngx_http_pubsub_cmd_t *cmd,
-    ngx_uint_t field, ngx_http_pubsub_ws_piece_t *pieces, ngx_uint_t n);
+    ngx_uint_t field, ngx_http_pubsub_ws_piece_t *pieces, ngx_uint_t n,
+    size_t len);
 void ngx_http_pubsub_cmd_done(ngx_http_pubsub_cmd_t *cmd);
 
 size_t ngx_http_pubsub_room(ngx_http_pubsub_cmd_t *cmd);

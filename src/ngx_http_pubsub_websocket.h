@@ -148,7 +148,7 @@ ngx_chain_t *ngx_http_pubsub_ws_alloc_frame(ngx_http_pubsub_ws_t *ws,
     ngx_uint_t opcode, size_t len);
 ngx_chain_t *ngx_http_pubsub_ws_alloc_shared(ngx_http_pubsub_ws_t *ws,
     ngx_uint_t opcode, size_t prefix, ngx_http_pubsub_ws_piece_t *pieces,
-    ngx_uint_t n);
+    ngx_uint_t n, size_t len);
 ngx_int_t ngx_http_pubsub_ws_send(ngx_http_pubsub_ws_t *ws, ngx_chain_t *cl);
 void ngx_http_pubsub_ws_free_chain(ngx_chain_t *cl);
 size_t ngx_http_pubsub_ws_room(ngx_http_pubsub_ws_t *ws);

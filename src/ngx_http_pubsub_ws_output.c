@@ -86,25 +86,23 @@ ngx_http_pubsub_ws_alloc_frame(ngx_http_pubsub_ws_t *ws, ngx_uint_t opcode,
 
 /*
  * A frame of prefix bytes (the caller writes them at cl->buf->last) and
- * then the pieces, which it references instead of copying.
+ * then the pieces, len bytes in all, which it references instead of
+ * copying.
  */
 
 ngx_chain_t *
 ngx_http_pubsub_ws_alloc_shared(ngx_http_pubsub_ws_t *ws, ngx_uint_t opcode,
-    size_t prefix, ngx_http_pubsub_ws_piece_t *pieces, ngx_uint_t n)
+    size_t prefix, ngx_http_pubsub_ws_piece_t *pieces, ngx_uint_t n,
+    size_t len)
 {
-    size_t                              len, size;
+    size_t                              size;
     u_char                             *p;
     ngx_buf_t                          *b;
     ngx_uint_t                          i;
     ngx_http_pubsub_ws_seg_t           *seg;
     ngx_http_pubsub_ws_shared_frame_t  *f;
 
-    len = prefix;
-
-    for (i = 0; i < n; i++) {
-        len += pieces[i].len;
-    }
+    len += prefix;
 
     size = offsetof(ngx_http_pubsub_ws_shared_frame_t, seg)
            + (n + 1) * sizeof(ngx_http_pubsub_ws_seg_t)
@@ -118,37 +116,48 @@ ngx_http_pubsub_ws_alloc_shared(ngx_http_pubsub_ws_t *ws, ngx_uint_t opcode,
     f->n = n + 1;
     p = (u_char *) &f->seg[n + 1];
 
-    for (i = 0; i <= n; i++) {
-        seg = &f->seg[i];
+    /* the head: the frame header and the prefix */
+
+    seg = &f->seg[0];
+    b = &seg->buf;
+
+    ngx_memzero(b, sizeof(ngx_buf_t));
+
+    b->start = p;
+    b->end = (u_char *) f + size;
+    b->pos = p;
+    b->last = ngx_http_pubsub_ws_write_header(p, opcode, len);
+    b->temporary = 1;
+    b->tag = (ngx_buf_tag_t) &ngx_http_pubsub_ws_shared_tag;
+
+    seg->shared = NULL;
+    seg->cl.buf = b;
+
+    for (i = 0; i < n; i++) {
+        seg->cl.next = &f->seg[i + 1].cl;
+
+        seg = &f->seg[i + 1];
         b = &seg->buf;
 
         ngx_memzero(b, sizeof(ngx_buf_t));
 
-        if (i == 0) {
-            b->start = p;
-            b->end = (u_char *) f + size;
-            b->pos = p;
-            b->last = ngx_http_pubsub_ws_write_header(p, opcode, len);
-            b->temporary = 1;
-            seg->shared = NULL;
-
-        } else {
-            b->start = pieces[i - 1].data;
-            b->pos = b->start;
-            b->last = b->start + pieces[i - 1].len;
-            b->end = b->last;
-            b->memory = 1;
-            seg->shared = pieces[i - 1].shared;
-            seg->shared->refs++;
-        }
-
+        b->start = pieces[i].data;
+        b->pos = b->start;
+        b->last = b->start + pieces[i].len;
+        b->end = b->last;
+        b->memory = 1;
         b->tag = (ngx_buf_tag_t) &ngx_http_pubsub_ws_shared_tag;
 
+        seg->shared = pieces[i].shared;
+        seg->shared->refs++;
         seg->cl.buf = b;
-        seg->cl.next = (i < n) ? &f->seg[i + 1].cl : NULL;
     }
 
-    f->seg[n].buf.shadow = (ngx_buf_t *) f;
+    seg->cl.next = NULL;
+
+    /* the last link frees the frame */
+
+    seg->buf.shadow = (ngx_buf_t *) f;
 
     return &f->seg[0].cl;
 }

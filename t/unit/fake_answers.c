@@ -308,7 +308,7 @@ fake_answer_shared(fake_cmd_t *fc, fake_raw_t *raw)
 
     rc = ngx_http_pubsub_send_pieces(fc->cmd,
                                      PUB_SUB_RESP__RESP_KAFKA_FETCH_RESP,
-                                     pieces, n);
+                                     pieces, n, len);
 
     ngx_http_pubsub_ws_unshare(&sh->shared);
 
