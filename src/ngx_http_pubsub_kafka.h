@@ -522,6 +522,9 @@ void ngx_http_pubsub_kafka_batches_free(ngx_http_pubsub_kafka_client_t *kc);
 ngx_int_t ngx_http_pubsub_kafka_group_check(ngx_http_pubsub_cmd_t *cmd,
     const char *what, char *group, char *topic);
 ngx_int_t ngx_http_pubsub_kafka_group_code(rd_kafka_resp_err_t err);
+rd_kafka_resp_err_t ngx_http_pubsub_kafka_group_result(
+    const rd_kafka_group_result_t **groups, size_t n,
+    rd_kafka_topic_partition_list_t **parts);
 
 /* ngx_http_pubsub_kafka_committed.c */
 

@@ -379,13 +379,12 @@ ngx_http_pubsub_kafka_batch_alter(ngx_http_pubsub_kafka_batch_t *b,
     size_t                                    n;
     rd_kafka_event_t                         *ev;
     rd_kafka_queue_t                         *q;
-    const rd_kafka_error_t                   *error;
     rd_kafka_AdminOptions_t                  *options;
     const rd_kafka_group_result_t           **groups;
     rd_kafka_AlterConsumerGroupOffsets_t     *req;
-    const rd_kafka_topic_partition_list_t    *parts;
     const rd_kafka_AlterConsumerGroupOffsets_result_t  *res;
 
+    n = 0;
     q = rd_kafka_queue_new(b->rk);
 
     options = rd_kafka_AdminOptions_new(b->rk,
@@ -415,21 +414,40 @@ ngx_http_pubsub_kafka_batch_alter(ngx_http_pubsub_kafka_batch_t *b,
                                                                         &n)
                      : NULL;
 
-        if (groups == NULL || n != 1) {
-            b->err = RD_KAFKA_RESP_ERR__FAIL;
-
-        } else if ((error = rd_kafka_group_result_error(groups[0]))) {
-            b->err = rd_kafka_error_code(error);
-
-        } else {
-            parts = rd_kafka_group_result_partitions(groups[0]);
-            b->result = parts ? rd_kafka_topic_partition_list_copy(parts)
-                              : NULL;
-        }
+        b->err = ngx_http_pubsub_kafka_group_result(groups, n, &b->result);
     }
 
     rd_kafka_event_destroy(ev);
     rd_kafka_queue_destroy(q);
+}
+
+
+/*
+ * In a pool thread: the one group of an Admin result, its error or a copy
+ * of its partitions (each with its own error) in *parts
+ */
+
+rd_kafka_resp_err_t
+ngx_http_pubsub_kafka_group_result(const rd_kafka_group_result_t **groups,
+    size_t n, rd_kafka_topic_partition_list_t **parts)
+{
+    const rd_kafka_error_t                 *error;
+    const rd_kafka_topic_partition_list_t  *list;
+
+    if (groups == NULL || n != 1) {
+        return RD_KAFKA_RESP_ERR__FAIL;
+    }
+
+    error = rd_kafka_group_result_error(groups[0]);
+
+    if (error) {
+        return rd_kafka_error_code(error);
+    }
+
+    list = rd_kafka_group_result_partitions(groups[0]);
+    *parts = list ? rd_kafka_topic_partition_list_copy(list) : NULL;
+
+    return RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
 

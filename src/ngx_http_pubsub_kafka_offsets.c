@@ -238,13 +238,12 @@ ngx_http_pubsub_kafka_offsets_group(ngx_http_pubsub_kafka_offsets_t *o)
     rd_kafka_event_t                             *ev;
     rd_kafka_queue_t                             *q;
     rd_kafka_resp_err_t                           err;
-    const rd_kafka_error_t                       *error;
     rd_kafka_AdminOptions_t                      *options;
     const rd_kafka_group_result_t               **groups;
     rd_kafka_ListConsumerGroupOffsets_t          *req;
-    const rd_kafka_topic_partition_list_t        *parts;
     const rd_kafka_ListConsumerGroupOffsets_result_t  *res;
 
+    n = 0;
     q = rd_kafka_queue_new(o->rk);
 
     options = rd_kafka_AdminOptions_new(o->rk,
@@ -274,22 +273,7 @@ ngx_http_pubsub_kafka_offsets_group(ngx_http_pubsub_kafka_offsets_t *o)
                                                                        &n)
                      : NULL;
 
-        if (groups == NULL || n != 1) {
-            err = RD_KAFKA_RESP_ERR__FAIL;
-
-        } else {
-            error = rd_kafka_group_result_error(groups[0]);
-
-            if (error) {
-                err = rd_kafka_error_code(error);
-
-            } else {
-                parts = rd_kafka_group_result_partitions(groups[0]);
-                o->committed = parts
-                               ? rd_kafka_topic_partition_list_copy(parts)
-                               : NULL;
-            }
-        }
+        err = ngx_http_pubsub_kafka_group_result(groups, n, &o->committed);
     }
 
     rd_kafka_event_destroy(ev);
