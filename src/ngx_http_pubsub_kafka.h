@@ -45,6 +45,7 @@ typedef struct ngx_http_pubsub_kafka_part_s    ngx_http_pubsub_kafka_part_t;
 typedef struct ngx_http_pubsub_kafka_reader_s  ngx_http_pubsub_kafka_reader_t;
 typedef struct ngx_http_pubsub_kafka_waiter_s  ngx_http_pubsub_kafka_waiter_t;
 typedef struct ngx_http_pubsub_kafka_task_s    ngx_http_pubsub_kafka_task_t;
+typedef struct ngx_http_pubsub_kafka_release_s ngx_http_pubsub_kafka_release_t;
 
 
 /* everything that makes a Kafka client: its identity is "key" */
@@ -306,6 +307,9 @@ struct ngx_http_pubsub_kafka_client_s {
     ngx_uint_t                           ntasks;
     ngx_uint_t                           nrefused;  /* since logged */
     ngx_msec_t                           refused_logged;
+    ngx_http_pubsub_kafka_release_t     *release;  /* messages to free */
+    ngx_uint_t                           releasing; /* in a pool thread */
+    ngx_uint_t                           nreleased; /* freed there */
     ngx_queue_t                          touched;  /* readers with news */
     ngx_event_t                          idle;     /* stops unused reads */
 
@@ -402,6 +406,9 @@ ngx_http_pubsub_kafka_task_t *ngx_http_pubsub_kafka_task_alloc(
     ngx_http_pubsub_kafka_task_pt run, ngx_http_pubsub_kafka_task_pt done);
 ngx_int_t ngx_http_pubsub_kafka_task_post(ngx_http_pubsub_kafka_task_t *t);
 void ngx_http_pubsub_kafka_tasks_free(ngx_http_pubsub_kafka_client_t *kc);
+void ngx_http_pubsub_kafka_release(ngx_http_pubsub_kafka_client_t *kc,
+    rd_kafka_message_t **msgs, ngx_uint_t n);
+void ngx_http_pubsub_kafka_release_post(ngx_http_pubsub_kafka_client_t *kc);
 rd_kafka_resp_err_t ngx_http_pubsub_kafka_offsets(rd_kafka_t *rk,
     const char *topic, int32_t id, int64_t timestamp, int64_t *offset,
     int timeout);

@@ -705,13 +705,16 @@ ngx_http_pubsub_kafka_fetch_handler(ngx_event_t *rev)
 
         for (i = 0; i < n; i++) {
             ngx_http_pubsub_kafka_deliver(h, msgs[i]);
-            rd_kafka_message_destroy(msgs[i]);
         }
+
+        ngx_http_pubsub_kafka_release(kc, msgs, n);
 
         if (n < NGX_HTTP_PUBSUB_KAFKA_BATCH) {
             break;
         }
     }
+
+    ngx_http_pubsub_kafka_release_post(kc);
 
     /* every waiter of a reader that moved is served once */
 

@@ -167,13 +167,14 @@ ngx_http_pubsub_kafka_status_client(u_char *p,
                     "\"messages\":%ui,\"seeks\":%ui,\"resumes\":%ui,"
                     "\"produced\":%ui,\"acked\":%ui,\"failed\":%ui,"
                     "\"commits\":%ui,\"admin_requests\":%ui,"
+                    "\"freed_in_pool\":%ui,\"freeing\":%ui,"
                     "\"partition_list\":[",
                     NGX_HTTP_PUBSUB_KAFKA_READERS, up, kc->ntopics,
                     kc->npartitions, kc->nreaders, kc->nreaders,
                     kc->nwaiters, kc->ntasks, kc->window_bytes,
                     kc->nfetches, kc->nmessages, kc->nseeks, kc->nresumes,
                     kc->nproduced, kc->nacked, kc->nfailed, kc->ncommits,
-                    kc->nadmin);
+                    kc->nadmin, kc->nreleased, kc->releasing);
 
     p = ngx_http_pubsub_kafka_status_partitions(p, kc);
 

@@ -6,8 +6,9 @@
 
 /*
  * Thread-pool work of the Kafka backend: a task is a run() for a pool
- * thread and a done() for the event loop.  Owns the per-worker bound on
- * queued tasks; must not touch nginx from run().
+ * thread and a done() for the event loop; and the freeing of consumed
+ * messages there.  Owns the per-worker bounds on queued tasks and on
+ * messages waiting to be freed; must not touch nginx from a pool thread.
  */
 
 
@@ -20,10 +21,28 @@
 
 static void ngx_http_pubsub_kafka_task_handler(void *data, ngx_log_t *log);
 static void ngx_http_pubsub_kafka_task_event(ngx_event_t *ev);
+static void ngx_http_pubsub_kafka_release_handler(void *data, ngx_log_t *log);
+static void ngx_http_pubsub_kafka_release_event(ngx_event_t *ev);
+static void ngx_http_pubsub_kafka_release_now(
+    ngx_http_pubsub_kafka_release_t *rel);
 
 
 /* the longest a worker's exit waits for a task a pool thread runs */
 #define NGX_HTTP_PUBSUB_KAFKA_EXIT_WAIT  60000
+
+/* messages freed by one task: as many as one wake-up of a queue takes */
+#define NGX_HTTP_PUBSUB_KAFKA_RELEASE    2048
+
+/* messages of a client that may wait for a pool thread to free them */
+#define NGX_HTTP_PUBSUB_KAFKA_RELEASING  (16 * NGX_HTTP_PUBSUB_KAFKA_RELEASE)
+
+
+struct ngx_http_pubsub_kafka_release_s {
+    ngx_thread_task_t                    task;
+    ngx_http_pubsub_kafka_client_t      *client;
+    ngx_uint_t                           n;
+    rd_kafka_message_t                  *msgs[NGX_HTTP_PUBSUB_KAFKA_RELEASE];
+};
 
 
 /* tasks pool threads run now, of every client: for worker exit */
@@ -195,6 +214,131 @@ ngx_http_pubsub_kafka_tasks_free(ngx_http_pubsub_kafka_client_t *kc)
     }
 
     kc->ntasks = 0;
+}
+
+
+/*
+ * Consumed messages are freed in a pool thread, not on the event loop.
+ * librdkafka's broker thread allocated them from its own malloc arena,
+ * and glibc frees a chunk under the lock of the arena it came from: a
+ * worker catching up freed each of a million messages while that thread
+ * allocated the next ones, and slept on that lock about ten thousand
+ * times.  A pool that is not keeping up (NGX_HTTP_PUBSUB_KAFKA_RELEASING
+ * messages wait already) or refuses the task leaves them to the event
+ * loop, as before: the messages and the fetch responses they hold stay
+ * bounded.  The messages must have been read to the end already.
+ */
+
+void
+ngx_http_pubsub_kafka_release(ngx_http_pubsub_kafka_client_t *kc,
+    rd_kafka_message_t **msgs, ngx_uint_t n)
+{
+    ngx_uint_t                        i, k;
+    ngx_http_pubsub_kafka_release_t  *rel;
+
+    while (n) {
+        rel = kc->release;
+
+        if (rel == NULL) {
+            if (kc->releasing + n > NGX_HTTP_PUBSUB_KAFKA_RELEASING) {
+                break;
+            }
+
+            rel = ngx_calloc(sizeof(ngx_http_pubsub_kafka_release_t),
+                             kc->log);
+            if (rel == NULL) {
+                break;
+            }
+
+            rel->client = kc;
+            rel->task.ctx = rel;
+            rel->task.handler = ngx_http_pubsub_kafka_release_handler;
+            rel->task.event.handler = ngx_http_pubsub_kafka_release_event;
+            rel->task.event.data = rel;
+            rel->task.event.log = kc->log;
+
+            kc->release = rel;
+        }
+
+        k = ngx_min(n, NGX_HTTP_PUBSUB_KAFKA_RELEASE - rel->n);
+
+        ngx_memcpy(&rel->msgs[rel->n], msgs, k * sizeof(rd_kafka_message_t *));
+        rel->n += k;
+        kc->releasing += k;
+        msgs += k;
+        n -= k;
+
+        if (rel->n == NGX_HTTP_PUBSUB_KAFKA_RELEASE) {
+            ngx_http_pubsub_kafka_release_post(kc);
+        }
+    }
+
+    for (i = 0; i < n; i++) {
+        rd_kafka_message_destroy(msgs[i]);
+    }
+}
+
+
+void
+ngx_http_pubsub_kafka_release_post(ngx_http_pubsub_kafka_client_t *kc)
+{
+    ngx_http_pubsub_kafka_release_t  *rel;
+
+    rel = kc->release;
+
+    if (rel == NULL) {
+        return;
+    }
+
+    kc->release = NULL;
+
+    if (ngx_thread_task_post(kc->cluster->thread_pool, &rel->task) != NGX_OK)
+    {
+        ngx_http_pubsub_kafka_release_now(rel);
+        kc->releasing -= rel->n;
+        ngx_free(rel);
+    }
+}
+
+
+/*
+ * Runs in a pool thread, also while the worker exits: nginx's pools run
+ * what is queued before the librdkafka handles are destroyed.
+ */
+
+static void
+ngx_http_pubsub_kafka_release_handler(void *data, ngx_log_t *log)
+{
+    ngx_http_pubsub_kafka_release_t *rel = data;
+
+    (void) ngx_atomic_fetch_add(&ngx_http_pubsub_kafka_running, 1);
+
+    ngx_http_pubsub_kafka_release_now(rel);
+
+    (void) ngx_atomic_fetch_add(&ngx_http_pubsub_kafka_running, -1);
+}
+
+
+static void
+ngx_http_pubsub_kafka_release_event(ngx_event_t *ev)
+{
+    ngx_http_pubsub_kafka_release_t *rel = ev->data;
+
+    rel->client->releasing -= rel->n;
+    rel->client->nreleased += rel->n;
+
+    ngx_free(rel);
+}
+
+
+static void
+ngx_http_pubsub_kafka_release_now(ngx_http_pubsub_kafka_release_t *rel)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < rel->n; i++) {
+        rd_kafka_message_destroy(rel->msgs[i]);
+    }
 }
 
 

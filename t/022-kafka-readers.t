@@ -240,3 +240,42 @@ pass 1 wrong: 0
 after pass 1: tail at 20000
 pass 2 wrong: 0
 after pass 2: tail at 20000, readers started 1, moved 0
+
+
+
+=== TEST 5: the messages librdkafka hands the worker are freed by a pool thread, and none is left waiting for one
+--- kafka
+topic: freed 1
+produce_batch freed 0 20000 m size=100
+--- ws_code
+# librdkafka's broker thread allocated them; freed on the event loop, each
+# free would wait for that thread's malloc arena (see _task.c)
+my ($offset, $bad) = (0, 0);
+my $seq = 0;
+while ($offset < 20000) {
+    $ws->send_req(sequence => ++$seq, cmd_kafka_fetch =>
+                  { topic => 'freed', partition => 0, offset => $offset });
+    my $m = $ws->recv_resp->{kafka_fetch_resp}{messages}
+        or die "not a fetch answer\n";
+    for (@$m) {
+        $bad++ unless $_->{offset} == $offset;
+        $offset++;
+    }
+}
+my $s = status();
+for (1 .. 50) {
+    last if $s->{freeing} == 0 && $s->{freed_in_pool} >= $s->{messages};
+    sleep 0.1;
+    $s = status();
+}
+[ "wrong: $bad",
+  "read from Kafka: $s->{messages}",
+  "freed in the pool, at least as many: "
+      . ($s->{freed_in_pool} >= $s->{messages} ? 'yes'
+                                               : $s->{freed_in_pool}),
+  "waiting to be freed: $s->{freeing}" ];
+--- ws_response
+wrong: 0
+read from Kafka: 20000
+freed in the pool, at least as many: yes
+waiting to be freed: 0
