@@ -31,10 +31,13 @@ static void ngx_http_pubsub_kafka_release_now(
 #define NGX_HTTP_PUBSUB_KAFKA_EXIT_WAIT  60000
 
 /* messages freed by one task: as many as one wake-up of a queue takes */
-#define NGX_HTTP_PUBSUB_KAFKA_RELEASE    2048
+#define NGX_HTTP_PUBSUB_KAFKA_RELEASE      2048
+
+/* fewer are freed on the event loop */
+#define NGX_HTTP_PUBSUB_KAFKA_RELEASE_MIN  256
 
 /* messages of a client that may wait for a pool thread to free them */
-#define NGX_HTTP_PUBSUB_KAFKA_RELEASING  (16 * NGX_HTTP_PUBSUB_KAFKA_RELEASE)
+#define NGX_HTTP_PUBSUB_KAFKA_RELEASING    (16 * NGX_HTTP_PUBSUB_KAFKA_RELEASE)
 
 
 struct ngx_http_pubsub_kafka_release_s {
@@ -214,6 +217,14 @@ ngx_http_pubsub_kafka_tasks_free(ngx_http_pubsub_kafka_client_t *kc)
     }
 
     kc->ntasks = 0;
+
+    /* a task kept for the next drain: empty after every drain */
+
+    if (kc->release) {
+        ngx_http_pubsub_kafka_release_now(kc->release);
+        ngx_free(kc->release);
+        kc->release = NULL;
+    }
 }
 
 
@@ -223,10 +234,12 @@ ngx_http_pubsub_kafka_tasks_free(ngx_http_pubsub_kafka_client_t *kc)
  * and glibc frees a chunk under the lock of the arena it came from: a
  * worker catching up freed each of a million messages while that thread
  * allocated the next ones, and slept on that lock about ten thousand
- * times.  A pool that is not keeping up (NGX_HTTP_PUBSUB_KAFKA_RELEASING
- * messages wait already) or refuses the task leaves them to the event
- * loop, as before: the messages and the fetch responses they hold stay
- * bounded.  The messages must have been read to the end already.
+ * times.  A drain of fewer than NGX_HTTP_PUBSUB_KAFKA_RELEASE_MIN
+ * messages (a tail at its pace) frees them at once: a task would cost
+ * more.  So does a pool that is not keeping up (it holds
+ * NGX_HTTP_PUBSUB_KAFKA_RELEASING messages already) or refuses the task:
+ * the messages and the fetch responses they hold stay bounded.  The
+ * messages must have been read to the end already.
  */
 
 void
@@ -240,10 +253,6 @@ ngx_http_pubsub_kafka_release(ngx_http_pubsub_kafka_client_t *kc,
         rel = kc->release;
 
         if (rel == NULL) {
-            if (kc->releasing + n > NGX_HTTP_PUBSUB_KAFKA_RELEASING) {
-                break;
-            }
-
             rel = ngx_calloc(sizeof(ngx_http_pubsub_kafka_release_t),
                              kc->log);
             if (rel == NULL) {
@@ -264,7 +273,6 @@ ngx_http_pubsub_kafka_release(ngx_http_pubsub_kafka_client_t *kc,
 
         ngx_memcpy(&rel->msgs[rel->n], msgs, k * sizeof(rd_kafka_message_t *));
         rel->n += k;
-        kc->releasing += k;
         msgs += k;
         n -= k;
 
@@ -279,6 +287,8 @@ ngx_http_pubsub_kafka_release(ngx_http_pubsub_kafka_client_t *kc,
 }
 
 
+/* at the end of a drain, and when a task is full */
+
 void
 ngx_http_pubsub_kafka_release_post(ngx_http_pubsub_kafka_client_t *kc)
 {
@@ -286,18 +296,24 @@ ngx_http_pubsub_kafka_release_post(ngx_http_pubsub_kafka_client_t *kc)
 
     rel = kc->release;
 
-    if (rel == NULL) {
+    if (rel == NULL || rel->n == 0) {
         return;
     }
 
-    kc->release = NULL;
-
-    if (ngx_thread_task_post(kc->cluster->thread_pool, &rel->task) != NGX_OK)
+    if (rel->n >= NGX_HTTP_PUBSUB_KAFKA_RELEASE_MIN
+        && kc->releasing + rel->n <= NGX_HTTP_PUBSUB_KAFKA_RELEASING
+        && ngx_thread_task_post(kc->cluster->thread_pool, &rel->task)
+           == NGX_OK)
     {
-        ngx_http_pubsub_kafka_release_now(rel);
-        kc->releasing -= rel->n;
-        ngx_free(rel);
+        kc->releasing += rel->n;
+        kc->release = NULL;
+        return;
     }
+
+    /* freed here; the task is kept for the next drain */
+
+    ngx_http_pubsub_kafka_release_now(rel);
+    rel->n = 0;
 }
 
 

@@ -249,7 +249,9 @@ topic: freed 1
 produce_batch freed 0 20000 m size=100
 --- ws_code
 # librdkafka's broker thread allocated them; freed on the event loop, each
-# free would wait for that thread's malloc arena (see _task.c)
+# free would wait for that thread's malloc arena (see _task.c).  Drains of
+# fewer than 256 are freed on the loop; Kafka's answers of 64k-1m make
+# drains of thousands here
 my ($offset, $bad) = (0, 0);
 my $seq = 0;
 while ($offset < 20000) {
@@ -264,18 +266,19 @@ while ($offset < 20000) {
 }
 my $s = status();
 for (1 .. 50) {
-    last if $s->{freeing} == 0 && $s->{freed_in_pool} >= $s->{messages};
+    last if $s->{freeing} == 0
+        && $s->{freed_in_pool} >= 0.9 * $s->{messages};
     sleep 0.1;
     $s = status();
 }
 [ "wrong: $bad",
   "read from Kafka: $s->{messages}",
-  "freed in the pool, at least as many: "
-      . ($s->{freed_in_pool} >= $s->{messages} ? 'yes'
-                                               : $s->{freed_in_pool}),
+  "freed in the pool, at least 90% of them: "
+      . ($s->{freed_in_pool} >= 0.9 * $s->{messages} ? 'yes'
+                                                     : $s->{freed_in_pool}),
   "waiting to be freed: $s->{freeing}" ];
 --- ws_response
 wrong: 0
 read from Kafka: 20000
-freed in the pool, at least as many: yes
+freed in the pool, at least 90% of them: yes
 waiting to be freed: 0
