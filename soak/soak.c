@@ -134,7 +134,7 @@ static struct {
     int64_t                  cycles_done;
     int64_t                  cycles_failed;
     long                     websockets; /* the status page's, at start */
-    long                     window[2];  /* its window_bytes, around */
+    long                     window[2];  /* its window_memory, around */
     double                   storm_seconds;
 } soak;
 
@@ -284,14 +284,14 @@ main(int argc, char **argv)
 
             } else if (soak.phase == 1 && t >= cf.baseline) {
                 rss[2] = soak_rss_kb(cf.pid);
-                soak.window[0] = soak_status("window_bytes");
+                soak.window[0] = soak_status("window_memory");
                 soak_set_stopped(1);
                 soak.phase = 2;
 
             } else if (soak.phase == 2) {
                 if (t >= cf.baseline + cf.stop_for) {
                     rss[3] = soak_rss_kb(cf.pid);
-                    soak.window[1] = soak_status("window_bytes");
+                    soak.window[1] = soak_status("window_memory");
                     soak_set_stopped(0);
                     soak.phase = 3;
 
@@ -305,7 +305,7 @@ main(int argc, char **argv)
 
         if (cf.cycles && rss[2] < 0 && t >= cf.warmup) {
             rss[2] = soak_rss_kb(cf.pid);
-            soak.window[0] = soak_status("window_bytes");
+            soak.window[0] = soak_status("window_memory");
         }
 
         soak_produce(now);
@@ -331,7 +331,7 @@ main(int argc, char **argv)
         (void) soak_run_until(soak_now() + 30, soak_settled);
         (void) soak_run_until(soak_now() + 3, NULL);
         rss[3] = soak_rss_kb(cf.pid);
-        soak.window[1] = soak_status("window_bytes");
+        soak.window[1] = soak_status("window_memory");
     }
 
     /* what is in flight is answered */
@@ -1211,7 +1211,7 @@ soak_caught_up(soak_log_t *logs)
 }
 
 
-/* a number of the status page ("websockets", "window_bytes"), -1 */
+/* a number of the status page ("websockets", "window_memory"), -1 */
 
 static long
 soak_status(const char *name)

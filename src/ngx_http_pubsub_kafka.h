@@ -147,6 +147,8 @@ typedef struct ngx_http_pubsub_kafka_block_s  ngx_http_pubsub_kafka_block_t;
 
 struct ngx_http_pubsub_kafka_block_s {
     ngx_http_pubsub_ws_shared_t          shared;
+    ngx_http_pubsub_kafka_client_t      *client;
+    size_t                               size;     /* as allocated */
     ngx_http_pubsub_kafka_block_t       *next;     /* newer */
     ngx_uint_t                           nmessages; /* in the window */
     u_char                              *last;     /* data from here up */
@@ -322,6 +324,7 @@ struct ngx_http_pubsub_kafka_client_s {
     ngx_uint_t                           nreaders;
     ngx_uint_t                           nwaiters;
     size_t                               window_bytes;
+    size_t                               window_memory; /* their blocks */
     ngx_uint_t                           nfetches;
     ngx_uint_t                           nmessages;
     ngx_uint_t                           nseeks;

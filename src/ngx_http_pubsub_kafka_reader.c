@@ -496,9 +496,10 @@ static ngx_http_pubsub_kafka_msg_t *
 ngx_http_pubsub_kafka_window_alloc(ngx_http_pubsub_kafka_reader_t *r,
     size_t size)
 {
-    size_t                          len, entry;
-    ngx_http_pubsub_kafka_msg_t    *msg;
-    ngx_http_pubsub_kafka_block_t  *b;
+    size_t                           len, entry;
+    ngx_http_pubsub_kafka_msg_t     *msg;
+    ngx_http_pubsub_kafka_block_t   *b;
+    ngx_http_pubsub_kafka_client_t  *kc;
 
     entry = ngx_align(sizeof(ngx_http_pubsub_kafka_msg_t), NGX_ALIGNMENT);
     b = r->newest;
@@ -512,13 +513,18 @@ ngx_http_pubsub_kafka_window_alloc(ngx_http_pubsub_kafka_reader_t *r,
                                      NGX_ALIGNMENT)
                            + entry + ngx_align(size, NGX_ALIGNMENT));
 
-        b = ngx_alloc(len, r->partition->topic->client->log);
+        kc = r->partition->topic->client;
+
+        b = ngx_alloc(len, kc->log);
         if (b == NULL) {
             return NULL;
         }
 
         b->shared.refs = 1;
         b->shared.release = ngx_http_pubsub_kafka_block_free;
+        b->client = kc;
+        b->size = len;
+        kc->window_memory += len;
         b->next = NULL;
         b->nmessages = 0;
         b->last = (u_char *) b + sizeof(ngx_http_pubsub_kafka_block_t);
@@ -585,7 +591,13 @@ ngx_http_pubsub_kafka_window_release(ngx_http_pubsub_kafka_reader_t *r)
 static void
 ngx_http_pubsub_kafka_block_free(ngx_http_pubsub_ws_shared_t *sh)
 {
-    ngx_free(sh);
+    ngx_http_pubsub_kafka_block_t  *b;
+
+    b = (ngx_http_pubsub_kafka_block_t *) sh;
+
+    b->client->window_memory -= b->size;
+
+    ngx_free(b);
 }
 
 

@@ -23,7 +23,7 @@
  * than their text, and NGX_INT64_LEN for each number, a few more than they
  * have
  */
-#define NGX_HTTP_PUBSUB_KAFKA_CLIENT_JSON     (320 + 20 * NGX_INT64_LEN)
+#define NGX_HTTP_PUBSUB_KAFKA_CLIENT_JSON     (340 + 21 * NGX_INT64_LEN)
 #define NGX_HTTP_PUBSUB_KAFKA_PARTITION_JSON                                  \
     (160 + 12 * NGX_INT64_LEN                                                 \
      + NGX_HTTP_PUBSUB_KAFKA_READERS * (96 + 3 * NGX_INT64_LEN))
@@ -163,7 +163,8 @@ ngx_http_pubsub_kafka_status_client(u_char *p,
     p = ngx_sprintf(p, "\",\"handles\":%d,\"connections\":%ui,"
                     "\"topics\":%ui,\"partitions\":%ui,\"readers\":%ui,"
                     "\"cursors\":%ui,\"waiters\":%ui,\"lookups\":%ui,"
-                    "\"window_bytes\":%uz,\"fetches\":%ui,"
+                    "\"window_bytes\":%uz,\"window_memory\":%uz,"
+                    "\"fetches\":%ui,"
                     "\"messages\":%ui,\"seeks\":%ui,\"resumes\":%ui,"
                     "\"produced\":%ui,\"acked\":%ui,\"failed\":%ui,"
                     "\"commits\":%ui,\"admin_requests\":%ui,"
@@ -172,6 +173,7 @@ ngx_http_pubsub_kafka_status_client(u_char *p,
                     NGX_HTTP_PUBSUB_KAFKA_READERS, up, kc->ntopics,
                     kc->npartitions, kc->nreaders, kc->nreaders,
                     kc->nwaiters, kc->ntasks, kc->window_bytes,
+                    kc->window_memory,
                     kc->nfetches, kc->nmessages, kc->nseeks, kc->nresumes,
                     kc->nproduced, kc->nacked, kc->nfailed, kc->ncommits,
                     kc->nadmin, kc->nreleased, kc->releasing);

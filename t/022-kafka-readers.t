@@ -243,7 +243,7 @@ after pass 2: tail at 20000, readers started 1, moved 0
 
 
 
-=== TEST 5: the messages librdkafka hands the worker are freed by a pool thread, and none is left waiting for one
+=== TEST 5: the messages librdkafka hands the worker are freed by a pool thread, none is left waiting for one, and the window's memory counts its entries
 --- kafka
 topic: freed 1
 produce_batch freed 0 20000 m size=100
@@ -276,9 +276,14 @@ for (1 .. 50) {
   "freed in the pool, at least 90% of them: "
       . ($s->{freed_in_pool} >= 0.9 * $s->{messages} ? 'yes'
                                                      : $s->{freed_in_pool}),
-  "waiting to be freed: $s->{freeing}" ];
+  "waiting to be freed: $s->{freeing}",
+  # the window's blocks hold each message's bytes and its entry header
+  "window memory beyond its messages' bytes, per message, at least 40: "
+      . (($s->{window_memory} - $s->{window_bytes}) / 20000 >= 40
+         ? 'yes' : "$s->{window_memory} - $s->{window_bytes}") ];
 --- ws_response
 wrong: 0
 read from Kafka: 20000
 freed in the pool, at least 90% of them: yes
 waiting to be freed: 0
+window memory beyond its messages' bytes, per message, at least 40: yes
