@@ -173,7 +173,7 @@ bench-smoke: all
 	@sh tools/deps.sh bench
 	bash bench/run.sh --smoke
 
-# the fault-and-load scenarios of t/070-soak.t at full size (about 8
+# the fault-and-load scenarios of t/070-soak.t at full size (about 15
 # minutes): reports in soak/results/, a summary of the newest at the end
 soak: all
 	@sh tools/deps.sh test

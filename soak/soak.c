@@ -96,6 +96,7 @@ static struct {
     int                      stopped;
     double                   baseline;
     double                   stop_for;
+    int                      control;    /* the stopped ones read on */
     int                      cycles;
     int                      concurrency;
     int                      pid;
@@ -285,7 +286,7 @@ main(int argc, char **argv)
             } else if (soak.phase == 1 && t >= cf.baseline) {
                 rss[2] = soak_rss_kb(cf.pid);
                 soak.window[0] = soak_status("window_memory");
-                soak_set_stopped(1);
+                soak_set_stopped(!cf.control);
                 soak.phase = 2;
 
             } else if (soak.phase == 2) {
@@ -381,7 +382,7 @@ soak_usage(void)
         "           [--subscribers N] [--fetchers N] [--gateways N]\n"
         "           [--rate MSG_S] [--gateway-share F] [--duration S]\n"
         "           [--window N] [--value-size B] [--drain S]\n"
-        "           [--stopped N --baseline S --stop-for S]\n"
+        "           [--stopped N --baseline S --stop-for S [--control]]\n"
         "           [--cycles N --concurrency N --sources IP,IP...]\n"
         "           [--warmup S]\n"
         "           [--pid WORKER] [--status PATH] [--out FILE]\n");
@@ -409,6 +410,7 @@ soak_options(int argc, char **argv)
         { "stopped", required_argument, NULL, 'S' },
         { "baseline", required_argument, NULL, 'B' },
         { "stop-for", required_argument, NULL, 'F' },
+        { "control", no_argument, NULL, 'k' },
         { "cycles", required_argument, NULL, 'c' },
         { "concurrency", required_argument, NULL, 'C' },
         { "sources", required_argument, NULL, 'a' },
@@ -454,6 +456,7 @@ soak_options(int argc, char **argv)
         case 'S': cf.stopped = atoi(optarg); break;
         case 'B': cf.baseline = atof(optarg); break;
         case 'F': cf.stop_for = atof(optarg); break;
+        case 'k': cf.control = 1; break;
         case 'c': cf.cycles = atoi(optarg); break;
         case 'C': cf.concurrency = atoi(optarg); break;
         case 'a': cf.sources = optarg; break;
@@ -1307,8 +1310,9 @@ soak_report(soak_log_t *logs, const char *err, long *rss)
                 soak_hist_pct(&soak.lat_stop, 50), stop,
                 soak.lat_stop.max / 1000.0, base > 0 ? stop / base : 0);
 
-        fprintf(f, "\"stopped\":%d,\"baseline_s\":%g,\"stop_for_s\":%g,",
-                cf.stopped, cf.baseline, cf.stop_for);
+        fprintf(f, "\"stopped\":%d,\"baseline_s\":%g,\"stop_for_s\":%g,"
+                "\"control\":%s,", cf.stopped, cf.baseline, cf.stop_for,
+                cf.control ? "true" : "false");
     }
 
     if (cf.cycles) {

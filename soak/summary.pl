@@ -41,7 +41,8 @@ sub errors {
     return 'errors seen: ' . (@e ? join('; ', @e) : 'none');
 }
 
-for my $scenario (qw(brokers readers readers50 storm storm2)) {
+for my $scenario (qw(brokers readersctl readers readers50ctl readers50 storm
+                     storm2)) {
     my $f = $newest{$scenario} or next;
     my $r = load($f);
     print "== $scenario ($f): ", ($r->{ok} ? 'ok' : 'FAILED'),
@@ -73,10 +74,22 @@ for my $scenario (qw(brokers readers readers50 storm storm2)) {
     }
     if ($scenario =~ /^readers/) {
         my $l = $r->{latency_ms};
-        printf "  p99 latency: %.1f ms without stopped readers, %.1f ms while"
-            . " %d are stopped: ratio %.2f (goal <= 2)\n",
+        if ($r->{control}) {
+            printf "  (nobody stops) p99 latency of the others: %.1f ms"
+                . " before, %.1f ms in the stop's window\n",
+                $l->{baseline}{p99}, $l->{stopped}{p99};
+            next;
+        }
+        printf "  p99 latency of the others: %.1f ms before the stop, %.1f ms"
+            . " while %d are stopped: ratio %.2f\n",
             $l->{baseline}{p99}, $l->{stopped}{p99}, $r->{stopped},
             $l->{p99_ratio};
+        if (my $cf = $newest{"${scenario}ctl"}) {
+            my $c = load($cf)->{latency_ms}{stopped}{p99};
+            printf "  against the run without stopped readers, same window:"
+                . " %.1f ms: ratio %.2f (goal <= 2)\n", $c,
+                $c > 0 ? $l->{stopped}{p99} / $c : 0;
+        }
         printf "  stopped ones complete: %d of %d\n",
             $r->{push}{stopped_complete}, $r->{push}{stopped};
         printf "  worker RSS: %.1f KB per connection; %.1f KB more per stopped"

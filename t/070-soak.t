@@ -339,21 +339,27 @@ undocumented errors 0
 --- kafka
 topic: soak 1
 topic: soak50 1
+topic: soakc 1
+topic: soak50c 1
 --- ws_code
 my ($d, $subs, $stopped, $rate, $base, $stop, $drain) =
     sizes([35, 10000, 1000, 1000, 10, 20, 900], [7, 300, 30, 200, 2, 3, 60]);
 # at full size also at a rate this machine keeps up with (the issue's
 # 10,000,000 deliveries a second are beyond 2 cores), for the latency
-my @runs = (['readers', $rate, 'soak'],
-            full() ? (['readers50', 50, 'soak50']) : ());
+# each first as the run without stopped readers (--control: the same
+# clients and phases, nobody stops), on a topic of its own
+my @runs = (['readersctl', $rate, 'soakc', '--control'],
+            ['readers', $rate, 'soak'],
+            full() ? (['readers50ctl', 50, 'soak50c', '--control'],
+                      ['readers50', 50, 'soak50']) : ());
 my @verdicts;
 for my $run (@runs) {
-    my ($name, $r_rate, $topic) = @$run;
+    my ($name, $r_rate, $topic, @control) = @$run;
     my $r = soak("readers:$name", '--', '--topic', $topic, '--partitions', 1,
                  '--subscribers', $subs, '--stopped', $stopped,
                  '--rate', $r_rate, '--duration', $d, '--baseline', $base,
                  '--stop-for', $stop, '--window', 64, '--value-size', 40,
-                 '--drain', $drain, '--status', '/status');
+                 '--drain', $drain, '--status', '/status', @control);
     push @verdicts, [$name, verdict($r)];
 }
 verdicts(@verdicts);
