@@ -253,11 +253,14 @@ ngx_http_pubsub_kafka_release(ngx_http_pubsub_kafka_client_t *kc,
         rel = kc->release;
 
         if (rel == NULL) {
-            rel = ngx_calloc(sizeof(ngx_http_pubsub_kafka_release_t),
-                             kc->log);
+            rel = ngx_alloc(sizeof(ngx_http_pubsub_kafka_release_t), kc->log);
             if (rel == NULL) {
                 break;
             }
+
+            /* the pointers are written as they come, not zeroed first */
+
+            ngx_memzero(rel, offsetof(ngx_http_pubsub_kafka_release_t, msgs));
 
             rel->client = kc;
             rel->task.ctx = rel;
