@@ -31,13 +31,14 @@
 #define NGX_HTTP_PUBSUB_KAFKA_C_READERS    3
 #define NGX_HTTP_PUBSUB_KAFKA_C_MESSAGES   4
 #define NGX_HTTP_PUBSUB_KAFKA_C_BYTES      5
-#define NGX_HTTP_PUBSUB_KAFKA_C_WAITERS    6
-#define NGX_HTTP_PUBSUB_KAFKA_C_LOOKUPS    7
-#define NGX_HTTP_PUBSUB_KAFKA_C_GAUGES     8        /* the counters after */
-#define NGX_HTTP_PUBSUB_KAFKA_C_READ       8
-#define NGX_HTTP_PUBSUB_KAFKA_C_SEEKS      9
-#define NGX_HTTP_PUBSUB_KAFKA_C_FETCHES    10
-#define NGX_HTTP_PUBSUB_KAFKA_C_N          11
+#define NGX_HTTP_PUBSUB_KAFKA_C_MEMORY     6
+#define NGX_HTTP_PUBSUB_KAFKA_C_WAITERS    7
+#define NGX_HTTP_PUBSUB_KAFKA_C_LOOKUPS    8
+#define NGX_HTTP_PUBSUB_KAFKA_C_GAUGES     9        /* the counters after */
+#define NGX_HTTP_PUBSUB_KAFKA_C_READ       9
+#define NGX_HTTP_PUBSUB_KAFKA_C_SEEKS      10
+#define NGX_HTTP_PUBSUB_KAFKA_C_FETCHES    11
+#define NGX_HTTP_PUBSUB_KAFKA_C_N          12
 
 
 #define ngx_http_pubsub_kafka_series(name, type, help, labels)                \
@@ -108,6 +109,11 @@ static ngx_http_pubsub_metric_t  ngx_http_pubsub_kafka_cseries[] = {
 
     ngx_http_pubsub_kafka_series("pubsub_kafka_window_bytes", GAUGE,
         "Bytes of the messages held in the readers' windows.", ""),
+
+    ngx_http_pubsub_kafka_series("pubsub_kafka_window_memory_bytes", GAUGE,
+        "Memory of the readers' windows as allocated: their blocks, "
+        "entries and unused ends included, and blocks that answers being "
+        "sent still hold.", ""),
 
     ngx_http_pubsub_kafka_series("pubsub_kafka_waiters", GAUGE,
         "Fetches and subscriptions waiting for messages to come.", ""),
@@ -404,6 +410,8 @@ ngx_http_pubsub_kafka_metrics_client(ngx_http_pubsub_kafka_client_t *kc,
                                messages);
     ngx_http_pubsub_metric_set(base + NGX_HTTP_PUBSUB_KAFKA_C_BYTES,
                                kc->window_bytes);
+    ngx_http_pubsub_metric_set(base + NGX_HTTP_PUBSUB_KAFKA_C_MEMORY,
+                               kc->window_memory);
     ngx_http_pubsub_metric_set(base + NGX_HTTP_PUBSUB_KAFKA_C_WAITERS,
                                kc->nwaiters);
     ngx_http_pubsub_metric_set(base + NGX_HTTP_PUBSUB_KAFKA_C_LOOKUPS,

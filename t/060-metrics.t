@@ -209,7 +209,7 @@ fetched: counted
 open after: 0
 closed by clients: 26
 frames in/out: 52/52
-families: 28
+families: 29
 pubsub_close_frames_total counter 16
 pubsub_commands_total counter 11 per command
 pubsub_connections_total counter 9
@@ -228,6 +228,7 @@ pubsub_kafka_seeks_total counter 1
 pubsub_kafka_subscriptions gauge 1
 pubsub_kafka_waiters gauge 1
 pubsub_kafka_window_bytes gauge 1
+pubsub_kafka_window_memory_bytes gauge 1
 pubsub_kafka_window_messages gauge 1
 pubsub_websocket_connections gauge 1
 pubsub_websocket_frames_received_total counter 1
@@ -761,8 +762,8 @@ brokers are down
 [crit]
 --- ws_code
 my $k = sub { "pubsub_kafka_$_[0]\{cluster=\"" . kafka_brokers() . '"}' };
-my @moving = qw(partitions readers window_messages window_bytes waiters
-                messages_read_total fetches_total);
+my @moving = qw(partitions readers window_messages window_bytes
+                window_memory_bytes waiters messages_read_total fetches_total);
 my $m = scrape();
 my @out = ('before: ' . join ' ', map { v($m, $k->($_)) } @moving);
 $ws->send_req(sequence => 1, cmd_kafka_fetch =>
@@ -777,6 +778,9 @@ $m = wait_scrape(sub { v($_[0], $k->('waiters')) >= 1
                        && v($_[0], $k->('brokers_up')) >= 1 }, 10);
 push @out, map { my $v = v($m, $k->($_)); "$_: " . ($v > 0 ? 'moved' : $v) }
     'brokers_up', @moving;
+push @out, 'window memory holds the window: '
+    . (v($m, $k->('window_memory_bytes')) >= v($m, $k->('window_bytes'))
+       ? 'yes' : 'no');
 push @out, 'brokers_down: ' . v($m, $k->('brokers_down'));
 mock_cmd('down 1');
 $m = wait_scrape(sub { v($_[0], $k->('brokers_down')) >= 1 }, 15);
@@ -788,16 +792,18 @@ push @out, 'broker up again: '
     . (v($m, $k->('brokers_down')) == 0 ? 'counted' : 'not counted');
 \@out;
 --- ws_response
-before: 0 0 0 0 0 0 0
+before: 0 0 0 0 0 0 0 0
 fetched: some
 brokers_up: moved
 partitions: moved
 readers: moved
 window_messages: moved
 window_bytes: moved
+window_memory_bytes: moved
 waiters: moved
 messages_read_total: moved
 fetches_total: moved
+window memory holds the window: yes
 brokers_down: 0
 broker down: counted
 broker up again: counted
