@@ -57,7 +57,8 @@ $(CLI): tools/pubsub_cli.c tools/pubsub_client.c tools/pubsub_client.h \
         $(OBJS)/Makefile
 	$(CC) $(CFLAGS_TOOLS) -I $(OBJS)/ngx_http_pubsub_kafka_proto -I tools \
 	    -o $@ tools/pubsub_cli.c tools/pubsub_client.c \
-	    $(OBJS)/ngx_http_pubsub_kafka_proto/pubsub.pb-c.c -lprotobuf-c
+	    $(OBJS)/ngx_http_pubsub_kafka_proto/pubsub.pb-c.c -lprotobuf-c \
+	    -lssl -lcrypto
 
 # the load generator: WebSocket clients on tools/pubsub_client.c and the
 # generated protobuf-c code, a librdkafka producer and bare consumer
@@ -69,7 +70,7 @@ $(BENCH): $(BENCH_SRCS) bench/bench.h tools/pubsub_client.c \
 	$(CC) $(CFLAGS_TOOLS) -I $(OBJS)/ngx_http_pubsub_kafka_proto -I tools \
 	    -I bench -o $@ $(BENCH_SRCS) tools/pubsub_client.c \
 	    $(OBJS)/ngx_http_pubsub_kafka_proto/pubsub.pb-c.c \
-	    -lrdkafka -lprotobuf-c -lm
+	    -lrdkafka -lprotobuf-c -lssl -lcrypto -lm
 
 # the fault-and-load harness (soak/): WebSocket clients on
 # tools/pubsub_client.c, a librdkafka producer and the final read of Kafka
@@ -80,7 +81,7 @@ $(SOAK): $(SOAK_SRCS) soak/soak.h tools/pubsub_client.c \
 	$(CC) $(CFLAGS_TOOLS) -I $(OBJS)/ngx_http_pubsub_kafka_proto -I tools \
 	    -I soak -o $@ $(SOAK_SRCS) tools/pubsub_client.c \
 	    $(OBJS)/ngx_http_pubsub_kafka_proto/pubsub.pb-c.c \
-	    -lrdkafka -lprotobuf-c -lm
+	    -lrdkafka -lprotobuf-c -lssl -lcrypto -lm
 
 # unit tests of the frame parser and the request decoder: plain C over bytes
 PURE_SRCS := src/ngx_http_pubsub_ws_frame.c src/ngx_http_pubsub_codec.c \

@@ -458,7 +458,9 @@ my @runs = (
     [$u, 'tail', 'test-consumer', 0, '--follow'],
     ['-t', 'soon', $u, 'ping'],
     ['-x', $u, 'ping'],
-    ['wss://127.0.0.1/kafka', 'ping'],
+    ['--insecure', $u, 'ping', '--cacert'],
+    ['--cacert'],
+    ['--verbose', $u, 'ping'],
     ['http://127.0.0.1/kafka', 'ping'],
     ['ws://127.0.0.1:99999/kafka', 'ping'],
 );
@@ -505,9 +507,13 @@ err pubsub-cli: bad timeout "soon"
 exit 2
 err pubsub-cli: unknown option "-x"
 exit 2
-err pubsub-cli: bad URL "wss://127.0.0.1/kafka": wss:// (TLS) is not supported yet
+err pubsub-cli: unknown option "--cacert" of ping
 exit 2
-err pubsub-cli: bad URL "http://127.0.0.1/kafka": the URL must start with ws://
+err pubsub-cli: --cacert needs a file
+exit 2
+err pubsub-cli: unknown option "--verbose"
+exit 2
+err pubsub-cli: bad URL "http://127.0.0.1/kafka": the URL must start with ws:// or wss://
 exit 2
 err pubsub-cli: bad URL "ws://127.0.0.1:99999/kafka": bad port in the URL
 help has exit codes

@@ -203,3 +203,76 @@ exit 1
 err pubsub-cli: error 403: topic "other" not allowed
 exit 1
 err pubsub-cli: error 403: group "someone-else" not allowed
+
+
+
+=== TEST 5: wss://: produce, subscribe and ping over TLS, the server's certificate verified against --cacert
+--- config
+    pubsub_kafka_property fetch.wait.max.ms 10;
+
+    listen 127.0.0.1:$TEST_NGINX_TLS_PORT ssl;
+    ssl_certificate $TEST_NGINX_KAFKA_SERVER_CERT;
+    ssl_certificate_key $TEST_NGINX_KAFKA_SERVER_KEY;
+
+    location = /kafka {
+        pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
+        pubsub_kafka_write cli;
+        pubsub_kafka_groups cli-*;
+    }
+--- ws_code
+my $wss = 'wss://localhost:' . tls_port() . '/kafka';
+my @ca = ('--cacert', kafka_certs()->{ca});
+[ cli(\"over tls\n", @ca, $wss, 'produce', 'cli', '--partition', 0),
+  cli(@ca, $wss, 'subscribe', 'cli', '--partition', '0@0', '--count', 1),
+  cli(@ca, 'wss://127.0.0.1:' . tls_port() . '/kafka', 'ping', 'by-ip') ];
+--- ws_response_like
+\Aout \{"partition":0,"offset":0,"timestamp":\d+\}
+exit 0
+out \{"positions":\{"0":0\}\}
+out \{"partition":0,"offset":0,"timestamp":NOW,"key":"","value":"over tls","headers":\{\}\}
+out \{"positions":\{"0":1\},"ended":true\}
+exit 0
+out \{"pong":"by-ip"\}
+exit 0\z
+
+
+
+=== TEST 6: wss://: a certificate of an unknown CA or of another name is refused (exit 3, said why); -k connects anyway
+--- config
+    listen 127.0.0.1:$TEST_NGINX_TLS_PORT ssl;
+    ssl_certificate $TEST_NGINX_KAFKA_SERVER_CERT;
+    ssl_certificate_key $TEST_NGINX_KAFKA_SERVER_KEY;
+
+    location = /kafka {
+        pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
+    }
+--- ws_code
+my $port = tls_port();
+my $wss = "wss://localhost:$port/kafka";
+my @out = (
+    cli('--cacert', kafka_certs()->{other_ca}, $wss, 'ping'),
+    # "127.1" is 127.0.0.1 to the resolver, but no name of the certificate
+    cli('--cacert', kafka_certs()->{ca}, "wss://127.1:$port/kafka", 'ping'),
+    cli('-k', $wss, 'ping', 'insecure'),
+    cli('--cacert', '/nonexistent.pem', $wss, 'ping'),
+    cli('--cacert', kafka_certs()->{ca}, "ws://localhost:$port/kafka",
+        'ping'),
+    # TLS to the plain listener
+    cli('--cacert', kafka_certs()->{ca},
+        'wss://localhost:' . server_port() . '/kafka', 'ping'),
+);
+my $plain = server_port();
+[ map { s/:$port\b/:PORT/gr =~ s/:$plain\b/:PLAIN/gr } @out ];
+--- ws_response
+exit 3
+err pubsub-cli: TLS handshake with localhost:PORT failed: the certificate is not trusted: unable to get local issuer certificate
+exit 3
+err pubsub-cli: TLS handshake with 127.1:PORT failed: the certificate is not trusted: hostname mismatch
+out {"pong":"insecure"}
+exit 0
+exit 3
+err pubsub-cli: cannot read the CA certificates "/nonexistent.pem": No such file or directory
+exit 3
+err pubsub-cli: server refused the WebSocket handshake: "HTTP/1.1 400 Bad Request"
+exit 3
+err pubsub-cli: TLS handshake with localhost:PLAIN failed: wrong version number

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
@@ -176,28 +177,40 @@ static int  cli_wakeup[2] = { -1, -1 };
 int
 main(int argc, char **argv)
 {
-    int                ch, rc, timeout, delay;
-    const char        *err;
+    int                ch, rc, timeout, delay, verify;
+    const char        *err, *cafile;
     cli_cmd_t          cmd;
     pubsub_url_t       url;
     pubsub_conn_t      conn;
     struct sigaction   sa;
 
-    timeout = 10000;
+    static const struct option  options[] = {
+        { "help",     no_argument,       NULL, 'h' },
+        { "cacert",   required_argument, NULL, 'C' },
+        { "insecure", no_argument,       NULL, 'k' },
+        { NULL, 0, NULL, 0 }
+    };
 
-    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-        cli_usage(stdout);
-        return CLI_OK;
-    }
+    timeout = 10000;
+    cafile = NULL;
+    verify = 1;
 
     opterr = 0;
 
-    while ((ch = getopt(argc, argv, "+ht:")) != -1) {
+    while ((ch = getopt_long(argc, argv, "+ht:k", options, NULL)) != -1) {
         switch (ch) {
 
         case 'h':
             cli_usage(stdout);
             return CLI_OK;
+
+        case 'C':
+            cafile = optarg;
+            break;
+
+        case 'k':
+            verify = 0;
+            break;
 
         case 't':
             if (cli_seconds(optarg, &timeout) != 0) {
@@ -209,6 +222,15 @@ main(int argc, char **argv)
         default:
             if (optopt == 't') {
                 return cli_usage_error("-t needs a number of seconds");
+            }
+
+            if (optopt == 'C') {
+                return cli_usage_error("--cacert needs a file");
+            }
+
+            if (optopt == 0) {
+                return cli_usage_error("unknown option \"%s\"",
+                                       argv[optind - 1]);
             }
 
             return cli_usage_error("unknown option \"-%c\"", optopt);
@@ -227,6 +249,13 @@ main(int argc, char **argv)
     err = pubsub_url_parse(&url, argv[optind]);
     if (err != NULL) {
         return cli_usage_error("bad URL \"%s\": %s", argv[optind], err);
+    }
+
+    pubsub_set_tls(cafile, verify);
+
+    if (url.tls) {
+        /* OpenSSL writes with write(): a closed connection is an error */
+        signal(SIGPIPE, SIG_IGN);
     }
 
     if (cmd.type == cli_tail || cmd.type == cli_subscribe) {
@@ -364,10 +393,12 @@ static void
 cli_usage(FILE *out)
 {
     fputs(
-"usage: pubsub-cli [-t SECONDS] URL COMMAND [ARGUMENTS]\n"
+"usage: pubsub-cli [-t SECONDS] [--cacert FILE] [-k] URL COMMAND [ARGUMENTS]\n"
 "\n"
-"  URL is ws://HOST[:PORT]/PATH, a pubsub location of nginx (wss:// is\n"
-"  not supported yet).\n"
+"  URL is ws://HOST[:PORT]/PATH or wss://HOST[:PORT]/PATH, a pubsub\n"
+"  location of nginx.  wss:// verifies the server's certificate against\n"
+"  the system's CA certificates, or those of --cacert FILE (PEM), and its\n"
+"  name against HOST; -k (--insecure) verifies nothing.\n"
 "\n"
 "commands:\n"
 "  ping [STATE]                           prints {\"pong\":\"STATE\"}\n"
@@ -416,9 +447,12 @@ cli_usage(FILE *out)
 "                                         PARTITION: all)\n"
 "\n"
 "options:\n"
-"  -t SECONDS  how long connecting and each answer may take (default 10;\n"
-"              0: no limit)\n"
-"  -h          this help\n"
+"  -t SECONDS      how long connecting and each answer may take\n"
+"                  (default 10; 0: no limit)\n"
+"  --cacert FILE   wss://: the CA certificates (PEM) to verify the\n"
+"                  server's certificate with, instead of the system's\n"
+"  -k, --insecure  wss://: do not verify the server's certificate or name\n"
+"  -h, --help      this help\n"
 "\n"
 "output: one JSON object a line, a message as\n"
 "  {\"offset\":14,\"timestamp\":1700000000000,\"key\":\"\",\"value\":\"abc\"}\n"

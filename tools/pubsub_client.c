@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -19,6 +20,11 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "pubsub_client.h"
 
@@ -47,12 +53,21 @@ static int pubsub_recv_event(pubsub_conn_t *c, pubsub_ws_event_t *ev,
     int64_t deadline);
 static int pubsub_handshake(pubsub_conn_t *c, const pubsub_url_t *url,
     int64_t deadline);
+static int pubsub_tls_connect(pubsub_conn_t *c, const pubsub_url_t *url,
+    int64_t deadline);
+static int pubsub_tls_wait(pubsub_conn_t *c, int n, int64_t deadline,
+    const char *what);
+static void pubsub_tls_free(pubsub_conn_t *c);
+static int pubsub_tls_write(pubsub_conn_t *c, const u_char *p, size_t len,
+    int64_t deadline);
+static int pubsub_tls_read(pubsub_conn_t *c, u_char *buf, size_t size,
+    size_t *n, int64_t deadline);
 
 
 /* URL */
 
 /*
- * Parses "ws://HOST[:PORT][/PATH][?QUERY][#FRAGMENT]"; HOST may be an
+ * Parses "ws[s]://HOST[:PORT][/PATH][?QUERY][#FRAGMENT]"; HOST may be an
  * IPv6 address in brackets.  Returns NULL, or the reason it is not usable.
  */
 
@@ -60,19 +75,22 @@ const char *
 pubsub_url_parse(pubsub_url_t *url, const char *s)
 {
     size_t       n, hlen;
-    const char  *host, *end, *port, *path;
+    const char  *start, *host, *end, *port, *path;
 
     memset(url, 0, sizeof(pubsub_url_t));
 
     if (strncasecmp(s, "wss://", 6) == 0) {
-        return "wss:// (TLS) is not supported yet";
+        url->tls = 1;
+        start = s + 6;
+
+    } else if (strncasecmp(s, "ws://", 5) == 0) {
+        start = s + 5;
+
+    } else {
+        return "the URL must start with ws:// or wss://";
     }
 
-    if (strncasecmp(s, "ws://", 5) != 0) {
-        return "the URL must start with ws://";
-    }
-
-    host = s + 5;
+    host = start;
     path = host + strcspn(host, "/?#");
 
     if (memchr(host, '@', path - host) != NULL) {
@@ -122,15 +140,15 @@ pubsub_url_parse(pubsub_url_t *url, const char *s)
         memcpy(url->port, port, n);
 
     } else {
-        strcpy(url->port, "80");
+        strcpy(url->port, url->tls ? "443" : "80");
     }
 
-    n = path - (s + 5);
+    n = path - start;
     if (n >= sizeof(url->authority)) {
         return "host name too long";
     }
 
-    memcpy(url->authority, s + 5, n);
+    memcpy(url->authority, start, n);
 
     n = strcspn(path, "#");
     if (n + 2 > sizeof(url->path)) {
@@ -1113,6 +1131,34 @@ pubsub_set_wakeup_fd(int fd)
 }
 
 
+/* wss://: the CA certificates (NULL: the system's) and whether to verify */
+static const char  *pubsub_tls_cafile;
+static int          pubsub_tls_verify = 1;
+static SSL_CTX     *pubsub_tls_ctx;
+
+
+/*
+ * How later wss:// connections check the server: verify 1 (the default)
+ * verifies its certificate against the CA certificates in cafile (PEM),
+ * or the system's when cafile is NULL, and its name against the URL's
+ * host; verify 0 checks nothing (as curl's --insecure).  OpenSSL sends
+ * with write(), not send(MSG_NOSIGNAL): a caller of wss:// ignores
+ * SIGPIPE.
+ */
+
+void
+pubsub_set_tls(const char *cafile, int verify)
+{
+    pubsub_tls_cafile = cafile;
+    pubsub_tls_verify = verify;
+
+    if (pubsub_tls_ctx) {
+        SSL_CTX_free(pubsub_tls_ctx);
+        pubsub_tls_ctx = NULL;
+    }
+}
+
+
 void
 pubsub_random(void *buf, size_t len)
 {
@@ -1251,8 +1297,14 @@ pubsub_connect(pubsub_conn_t *c, const pubsub_url_t *url, int timeout)
     one = 1;
     (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(int));
 
-    rc = pubsub_handshake(c, url, deadline);
+    rc = url->tls ? pubsub_tls_connect(c, url, deadline) : PUBSUB_OK;
+
+    if (rc == PUBSUB_OK) {
+        rc = pubsub_handshake(c, url, deadline);
+    }
+
     if (rc != PUBSUB_OK) {
+        pubsub_tls_free(c);
         close(c->fd);
         c->fd = -1;
         pubsub_ws_reader_free(&c->reader);
@@ -1266,6 +1318,250 @@ failed:
     pubsub_ws_reader_free(&c->reader);
 
     return (rc == PUBSUB_INTR) ? PUBSUB_INTR : PUBSUB_ERROR;
+}
+
+
+/*
+ * The TLS handshake of wss:// on the connected socket: SNI with the URL's
+ * host name, and unless told otherwise the certificate verified and
+ * matched against the host (a name, or an address literal)
+ */
+
+static int
+pubsub_tls_connect(pubsub_conn_t *c, const pubsub_url_t *url,
+    int64_t deadline)
+{
+    int                 n, rc;
+    long                verify;
+    SSL                *ssl;
+    char                what[300];
+    u_char              addr[16];
+    X509_VERIFY_PARAM  *param;
+
+    if (pubsub_tls_ctx == NULL) {
+        pubsub_tls_ctx = SSL_CTX_new(TLS_client_method());
+        if (pubsub_tls_ctx == NULL) {
+            snprintf(c->err, sizeof(c->err), "SSL_CTX_new() failed");
+            return PUBSUB_ERROR;
+        }
+
+        (void) SSL_CTX_set_min_proto_version(pubsub_tls_ctx, TLS1_2_VERSION);
+
+        if (pubsub_tls_verify) {
+            SSL_CTX_set_verify(pubsub_tls_ctx, SSL_VERIFY_PEER, NULL);
+
+            if (pubsub_tls_cafile && access(pubsub_tls_cafile, R_OK) == -1) {
+                snprintf(c->err, sizeof(c->err),
+                         "cannot read the CA certificates \"%s\": %s",
+                         pubsub_tls_cafile, strerror(errno));
+                SSL_CTX_free(pubsub_tls_ctx);
+                pubsub_tls_ctx = NULL;
+                return PUBSUB_ERROR;
+            }
+
+            n = pubsub_tls_cafile
+                ? SSL_CTX_load_verify_locations(pubsub_tls_ctx,
+                                                pubsub_tls_cafile, NULL)
+                : SSL_CTX_set_default_verify_paths(pubsub_tls_ctx);
+
+            if (n != 1) {
+                ERR_error_string_n(ERR_get_error(), what, sizeof(what));
+                snprintf(c->err, sizeof(c->err),
+                         "cannot load the CA certificates%s%s%s: %s",
+                         pubsub_tls_cafile ? " \"" : "",
+                         pubsub_tls_cafile ? pubsub_tls_cafile : "",
+                         pubsub_tls_cafile ? "\"" : "", what);
+                SSL_CTX_free(pubsub_tls_ctx);
+                pubsub_tls_ctx = NULL;
+                return PUBSUB_ERROR;
+            }
+        }
+    }
+
+    ssl = SSL_new(pubsub_tls_ctx);
+    if (ssl == NULL || SSL_set_fd(ssl, c->fd) != 1) {
+        SSL_free(ssl);
+        snprintf(c->err, sizeof(c->err), "SSL_new() failed");
+        return PUBSUB_ERROR;
+    }
+
+    c->ssl = ssl;
+
+    n = (inet_pton(AF_INET, url->host, addr) == 1
+         || inet_pton(AF_INET6, url->host, addr) == 1);
+
+    if (!n) {
+        (void) SSL_set_tlsext_host_name(ssl, url->host);
+    }
+
+    if (pubsub_tls_verify) {
+        param = SSL_get0_param(ssl);
+
+        rc = n ? X509_VERIFY_PARAM_set1_ip_asc(param, url->host)
+               : X509_VERIFY_PARAM_set1_host(param, url->host, 0);
+
+        if (rc != 1) {
+            snprintf(c->err, sizeof(c->err), "cannot verify the host \"%s\"",
+                     url->host);
+            return PUBSUB_ERROR;
+        }
+    }
+
+    for ( ;; ) {
+        ERR_clear_error();
+
+        n = SSL_connect(ssl);
+        if (n == 1) {
+            return PUBSUB_OK;
+        }
+
+        verify = SSL_get_verify_result(ssl);
+
+        if (pubsub_tls_verify && verify != X509_V_OK
+            && SSL_get_error(ssl, n) == SSL_ERROR_SSL)
+        {
+            snprintf(c->err, sizeof(c->err),
+                     "TLS handshake with %s failed: the certificate is not "
+                     "trusted: %s", url->authority,
+                     X509_verify_cert_error_string(verify));
+            return PUBSUB_ERROR;
+        }
+
+        snprintf(what, sizeof(what), "TLS handshake with %s",
+                 url->authority);
+
+        rc = pubsub_tls_wait(c, n, deadline, what);
+        if (rc != PUBSUB_OK) {
+            return rc;
+        }
+    }
+}
+
+
+/*
+ * After an SSL call returned n: PUBSUB_OK once the socket is ready for
+ * the call again, else an error in c->err (PUBSUB_ERROR, PUBSUB_TIMEDOUT,
+ * PUBSUB_INTR)
+ */
+
+static int
+pubsub_tls_wait(pubsub_conn_t *c, int n, int64_t deadline, const char *what)
+{
+    int            err, rc;
+    unsigned long  e;
+
+    err = SSL_get_error(c->ssl, n);
+
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+        rc = pubsub_wait(c->fd, (err == SSL_ERROR_WANT_READ) ? POLLIN
+                                                             : POLLOUT,
+                         deadline);
+
+        if (rc == PUBSUB_TIMEDOUT) {
+            snprintf(c->err, sizeof(c->err), "%s: timed out after %g s",
+                     what, c->timeout / 1000.0);
+
+        } else if (rc == PUBSUB_INTR) {
+            snprintf(c->err, sizeof(c->err), "interrupted");
+
+        } else if (rc != PUBSUB_OK) {
+            snprintf(c->err, sizeof(c->err), "%s: %s", what,
+                     strerror(errno));
+        }
+
+        return rc;
+    }
+
+    e = ERR_get_error();
+
+    if (e != 0) {
+        snprintf(c->err, sizeof(c->err), "%s failed: %s", what,
+                 ERR_reason_error_string(e) ? ERR_reason_error_string(e)
+                                            : "unknown TLS error");
+
+    } else if (err == SSL_ERROR_SYSCALL && errno != 0) {
+        snprintf(c->err, sizeof(c->err), "%s failed: %s", what,
+                 strerror(errno));
+
+    } else {
+        snprintf(c->err, sizeof(c->err),
+                 "%s failed: the connection was closed", what);
+    }
+
+    return PUBSUB_ERROR;
+}
+
+
+static void
+pubsub_tls_free(pubsub_conn_t *c)
+{
+    if (c->ssl) {
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
+}
+
+
+static int
+pubsub_tls_write(pubsub_conn_t *c, const u_char *p, size_t len,
+    int64_t deadline)
+{
+    int  n, rc;
+
+    while (len > 0) {
+        ERR_clear_error();
+
+        n = SSL_write(c->ssl, p, len > INT_MAX ? INT_MAX : (int) len);
+
+        if (n > 0) {
+            p += n;
+            len -= n;
+            continue;
+        }
+
+        rc = pubsub_tls_wait(c, n, deadline, "cannot send to the server");
+        if (rc != PUBSUB_OK) {
+            return (rc == PUBSUB_TIMEDOUT) ? PUBSUB_ERROR : rc;
+        }
+    }
+
+    return PUBSUB_OK;
+}
+
+
+/* as pubsub_read(); the server's close_notify, or a bare EOF, is n 0 */
+
+static int
+pubsub_tls_read(pubsub_conn_t *c, u_char *buf, size_t size, size_t *n,
+    int64_t deadline)
+{
+    int  got, err, rc;
+
+    for ( ;; ) {
+        ERR_clear_error();
+
+        got = SSL_read(c->ssl, buf, size > INT_MAX ? INT_MAX : (int) size);
+
+        if (got > 0) {
+            *n = got;
+            return PUBSUB_OK;
+        }
+
+        err = SSL_get_error(c->ssl, got);
+
+        if (err == SSL_ERROR_ZERO_RETURN
+            || (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0
+                && (got == 0 || errno == 0 || errno == ECONNRESET)))
+        {
+            *n = 0;
+            return PUBSUB_OK;
+        }
+
+        rc = pubsub_tls_wait(c, got, deadline, "cannot read from the server");
+        if (rc != PUBSUB_OK) {
+            return rc;
+        }
+    }
 }
 
 
@@ -1408,6 +1704,10 @@ pubsub_write(pubsub_conn_t *c, const u_char *p, size_t len, int64_t deadline)
     int      rc;
     ssize_t  n;
 
+    if (c->ssl) {
+        return pubsub_tls_write(c, p, len, deadline);
+    }
+
     while (len > 0) {
         n = send(c->fd, p, len, MSG_NOSIGNAL);
 
@@ -1455,6 +1755,10 @@ pubsub_read(pubsub_conn_t *c, u_char *buf, size_t size, size_t *n,
 {
     int      rc;
     ssize_t  got;
+
+    if (c->ssl) {
+        return pubsub_tls_read(c, buf, size, n, deadline);
+    }
 
     for ( ;; ) {
         got = recv(c->fd, buf, size, 0);
@@ -1693,7 +1997,8 @@ pubsub_recv_resp_timeout(pubsub_conn_t *c, PubSubResp **resp, int timeout)
 /*
  * 1 when a whole frame waits in the reader, so that pubsub_recv_resp()
  * returns something without reading (a poll() of the socket would not
- * say so); 0 otherwise.
+ * say so), or when TLS holds bytes it decrypted (the rest of their frame
+ * is on its way); 0 otherwise.
  */
 
 int
@@ -1704,6 +2009,10 @@ pubsub_buffered(pubsub_conn_t *c)
     pubsub_ws_reader_t *r;
 
     r = &c->reader;
+
+    if (c->ssl && SSL_pending(c->ssl) > 0) {
+        return 1;
+    }
 
     if (pubsub_ws_frame_parse(&f, r->buf + r->pos, r->last - r->pos, &err)
         != PUBSUB_OK)
@@ -1789,6 +2098,12 @@ pubsub_close(pubsub_conn_t *c, int code)
             if (pubsub_recv_event(c, &ev, deadline) != PUBSUB_OK) {
                 break;
             }
+        }
+
+        if (c->ssl) {
+            /* our close_notify, if it fits in the socket; no wait */
+            (void) SSL_shutdown(c->ssl);
+            pubsub_tls_free(c);
         }
 
         close(c->fd);

@@ -9,12 +9,14 @@
  *
  * Two layers:
  *
- *   - I/O-free: ws:// URL parsing, the handshake request and the check of
- *     its response, client frame building (masked), a frame reader that
- *     takes bytes from any source and returns whole messages and control
- *     frames, and PubSubReq building.  Usable on non-blocking sockets.
+ *   - I/O-free: ws:// and wss:// URL parsing, the handshake request and
+ *     the check of its response, client frame building (masked), a frame
+ *     reader that takes bytes from any source and returns whole messages
+ *     and control frames, and PubSubReq building.  Usable on non-blocking
+ *     sockets.
  *
- *   - Blocking I/O (pubsub_conn_t): connect with a timeout, handshake,
+ *   - Blocking I/O (pubsub_conn_t): connect with a timeout (TLS for
+ *     wss://, OpenSSL, the server's certificate verified), handshake,
  *     send a request, wait for its answer (answering pings, handling the
  *     close handshake), close.
  *
@@ -62,6 +64,7 @@
 
 
 typedef struct {
+    unsigned            tls:1;          /* wss:// */
     char                host[256];      /* without IPv6 brackets */
     char                port[8];
     char                authority[272]; /* the Host header: host[:port] */
@@ -189,6 +192,7 @@ void pubsub_resp_free(PubSubResp *resp);
 
 typedef struct {
     int                 fd;
+    struct ssl_st      *ssl;            /* OpenSSL's SSL of wss://, or NULL */
     int                 timeout;        /* ms a wait may take, -1: forever */
     int                 wait;           /* ms of the current wait, for errors */
     int64_t             sequence;       /* of the last request sent */
@@ -209,6 +213,7 @@ int pubsub_recv_resp_timeout(pubsub_conn_t *c, PubSubResp **resp,
     int timeout);
 int pubsub_buffered(pubsub_conn_t *c);
 void pubsub_set_wakeup_fd(int fd);
+void pubsub_set_tls(const char *cafile, int verify);
 int pubsub_call(pubsub_conn_t *c, pubsub_req_t *r, PubSubResp **resp);
 void pubsub_close(pubsub_conn_t *c, int code);
 
