@@ -1347,6 +1347,11 @@ pubsub_tls_connect(pubsub_conn_t *c, const pubsub_url_t *url,
 
         (void) SSL_CTX_set_min_proto_version(pubsub_tls_ctx, TLS1_2_VERSION);
 
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+        /* the WebSocket's close frame, not TLS, says a stream is whole */
+        SSL_CTX_set_options(pubsub_tls_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
+
         if (pubsub_tls_verify) {
             SSL_CTX_set_verify(pubsub_tls_ctx, SSL_VERIFY_PEER, NULL);
 
@@ -1427,7 +1432,7 @@ pubsub_tls_connect(pubsub_conn_t *c, const pubsub_url_t *url,
             return PUBSUB_ERROR;
         }
 
-        snprintf(what, sizeof(what), "TLS handshake with %s",
+        snprintf(what, sizeof(what), "TLS handshake with %s failed",
                  url->authority);
 
         rc = pubsub_tls_wait(c, n, deadline, what);
@@ -1475,17 +1480,16 @@ pubsub_tls_wait(pubsub_conn_t *c, int n, int64_t deadline, const char *what)
     e = ERR_get_error();
 
     if (e != 0) {
-        snprintf(c->err, sizeof(c->err), "%s failed: %s", what,
+        snprintf(c->err, sizeof(c->err), "%s: %s", what,
                  ERR_reason_error_string(e) ? ERR_reason_error_string(e)
                                             : "unknown TLS error");
 
     } else if (err == SSL_ERROR_SYSCALL && errno != 0) {
-        snprintf(c->err, sizeof(c->err), "%s failed: %s", what,
-                 strerror(errno));
+        snprintf(c->err, sizeof(c->err), "%s: %s", what, strerror(errno));
 
     } else {
-        snprintf(c->err, sizeof(c->err),
-                 "%s failed: the connection was closed", what);
+        snprintf(c->err, sizeof(c->err), "%s: the connection was closed",
+                 what);
     }
 
     return PUBSUB_ERROR;
@@ -1551,7 +1555,7 @@ pubsub_tls_read(pubsub_conn_t *c, u_char *buf, size_t size, size_t *n,
 
         if (err == SSL_ERROR_ZERO_RETURN
             || (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0
-                && (got == 0 || errno == 0 || errno == ECONNRESET)))
+                && got == 0))
         {
             *n = 0;
             return PUBSUB_OK;
