@@ -206,7 +206,7 @@ err pubsub-cli: error 403: group "someone-else" not allowed
 
 
 
-=== TEST 5: wss://: produce, subscribe and ping over TLS, the server's certificate verified against --cacert
+=== TEST 5: wss://: produce, subscribe and ping over TLS, the server's certificate verified against --cacert; SIGINT ends a subscription waiting on TLS
 --- config
     pubsub_kafka_property fetch.wait.max.ms 10;
 
@@ -222,9 +222,17 @@ err pubsub-cli: error 403: group "someone-else" not allowed
 --- ws_code
 my $wss = 'wss://localhost:' . tls_port() . '/kafka';
 my @ca = ('--cacert', kafka_certs()->{ca});
-[ cli(\"over tls\n", @ca, $wss, 'produce', 'cli', '--partition', 0),
-  cli(@ca, $wss, 'subscribe', 'cli', '--partition', '0@0', '--count', 1),
-  cli(@ca, 'wss://127.0.0.1:' . tls_port() . '/kafka', 'ping', 'by-ip') ];
+my @out = (
+    cli(\"over tls\n", @ca, $wss, 'produce', 'cli', '--partition', 0),
+    cli(@ca, $wss, 'subscribe', 'cli', '--partition', '0@0', '--count', 1),
+    cli(@ca, 'wss://127.0.0.1:' . tls_port() . '/kafka', 'ping', 'by-ip'),
+);
+# waiting on TLS for more, SIGINT unsubscribes
+my $h = cli_start(@ca, $wss, 'subscribe', 'cli', '--partition', '0@1');
+push @out, cli_lines($h, 1);
+kill 'INT', $h->{pid};
+push @out, cli_finish($h);
+\@out;
 --- ws_response_like
 \Aout \{"partition":0,"offset":0,"timestamp":\d+\}
 exit 0
@@ -233,6 +241,9 @@ out \{"partition":0,"offset":0,"timestamp":NOW,"key":"","value":"over tls","head
 out \{"positions":\{"0":1\},"ended":true\}
 exit 0
 out \{"pong":"by-ip"\}
+exit 0
+out \{"positions":\{"0":1\}\}
+out \{"positions":\{"0":1\},"ended":true\}
 exit 0\z
 
 
