@@ -534,7 +534,7 @@ bench_conn_connected(bench_conn_t *c)
 
     n = pubsub_ws_handshake_request((char *) c->pool->scratch,
                                     sizeof(c->pool->scratch),
-                                    &c->pool->url, c->key);
+                                    &c->pool->url, c->key, NULL);
     if (n < 0) {
         bench_conn_fail(c, "URL too long%s", 0);
         return;

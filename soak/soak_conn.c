@@ -278,7 +278,8 @@ soak_conn_handler(void *data, uint32_t events)
             return;
         }
 
-        if (pubsub_ws_handshake_request(req, sizeof(req), &soak_url, c->key)
+        if (pubsub_ws_handshake_request(req, sizeof(req), &soak_url, c->key,
+                                        NULL)
             < 0
             || soak_conn_queue(c, -1, (u_char *) req, strlen(req), NULL)
                != 0)

@@ -287,3 +287,64 @@ exit 3
 err pubsub-cli: server refused the WebSocket handshake: "HTTP/1.1 400 Bad Request"
 exit 3
 err pubsub-cli: TLS handshake with localhost:PLAIN failed: wrong version number
+
+
+
+=== TEST 7: locations behind auth_basic and auth_request: -u and -H give the handshake its credentials; without them nginx's refusal is the error
+--- config
+    location = /kafka {
+        pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
+    }
+    location = /basic {
+        auth_basic "pubsub";
+        auth_basic_user_file $TEST_NGINX_HTML_DIR/htpasswd;
+        pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
+    }
+    location = /token {
+        auth_request /auth;
+        pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
+    }
+    location = /auth {
+        internal;
+        if ($http_x_token != "t0k") {
+            return 403;
+        }
+        return 204;
+    }
+--- user_files
+>>> htpasswd
+cli:{PLAIN}s3cret
+--- ws_code
+[ cli(url('/basic'), 'ping'),
+  cli('-u', 'cli:s3cret', url('/basic'), 'ping', 'basic'),
+  cli('--user', 'cli:wrong', url('/basic'), 'ping'),
+  cli(url('/token'), 'ping'),
+  cli('-H', 'X-Token: t0k', '-H', 'X-Other: 1', url('/token'), 'ping',
+      'token'),
+  cli('--handshake-header', 'X-Token t0k', url('/token'), 'ping'),
+  cli('-H', "X-Token: t0k\r\nX-Evil: 1", url('/token'), 'ping'),
+  cli('-u', 'nocolon', url('/basic'), 'ping') ];
+--- ws_response
+exit 3
+err pubsub-cli: server refused the WebSocket handshake: "HTTP/1.1 401 Unauthorized"
+out {"pong":"basic"}
+exit 0
+exit 3
+err pubsub-cli: server refused the WebSocket handshake: "HTTP/1.1 401 Unauthorized"
+exit 3
+err pubsub-cli: server refused the WebSocket handshake: "HTTP/1.1 403 Forbidden"
+out {"pong":"token"}
+exit 0
+exit 2
+err pubsub-cli: bad header "X-Token t0k": it must be "Name: value"
+err try "pubsub-cli -h"
+exit 2
+err pubsub-cli: bad header "X-Token": control character in the value
+err try "pubsub-cli -h"
+exit 2
+err pubsub-cli: -u needs USER:PASSWORD
+err try "pubsub-cli -h"
+--- error_log
+password mismatch
+--- no_error_log
+[crit]

@@ -39,6 +39,9 @@
 /* produce: records in flight at most */
 #define CLI_INFLIGHT    64
 
+/* the bytes of the handshake's header lines from -H and -u */
+#define CLI_HEADERS     8192
+
 /* the longest record line of produce */
 #define CLI_MAX_LINE    (64 * 1024 * 1024)
 
@@ -166,6 +169,10 @@ static void cli_wakeup_drain(void);
 static int cli_utf8(const u_char *p, size_t len);
 static int cli_flush(void);
 static void cli_signal(int signo);
+static int cli_add_header(char *buf, size_t size, size_t *len,
+    const char *line);
+static int cli_add_user(char *buf, size_t size, size_t *len,
+    const char *user);
 
 
 static volatile sig_atomic_t  cli_stop;
@@ -178,27 +185,51 @@ int
 main(int argc, char **argv)
 {
     int                ch, rc, timeout, delay, verify;
+    size_t             hlen;
     const char        *err, *cafile;
     cli_cmd_t          cmd;
     pubsub_url_t       url;
     pubsub_conn_t      conn;
     struct sigaction   sa;
 
+    static char        headers[CLI_HEADERS];
+
     static const struct option  options[] = {
-        { "help",     no_argument,       NULL, 'h' },
-        { "cacert",   required_argument, NULL, 'C' },
-        { "insecure", no_argument,       NULL, 'k' },
+        { "help",             no_argument,       NULL, 'h' },
+        { "cacert",           required_argument, NULL, 'C' },
+        { "insecure",         no_argument,       NULL, 'k' },
+        { "handshake-header", required_argument, NULL, 'H' },
+        { "user",             required_argument, NULL, 'u' },
         { NULL, 0, NULL, 0 }
     };
 
     timeout = 10000;
     cafile = NULL;
     verify = 1;
+    hlen = 0;
 
     opterr = 0;
 
-    while ((ch = getopt_long(argc, argv, "+ht:k", options, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "+ht:kH:u:", options, NULL))
+           != -1)
+    {
         switch (ch) {
+
+        case 'H':
+            rc = cli_add_header(headers, sizeof(headers), &hlen, optarg);
+            if (rc != CLI_OK) {
+                return rc;
+            }
+
+            break;
+
+        case 'u':
+            rc = cli_add_user(headers, sizeof(headers), &hlen, optarg);
+            if (rc != CLI_OK) {
+                return rc;
+            }
+
+            break;
 
         case 'h':
             cli_usage(stdout);
@@ -228,6 +259,14 @@ main(int argc, char **argv)
                 return cli_usage_error("--cacert needs a file");
             }
 
+            if (optopt == 'H') {
+                return cli_usage_error("-H needs a header line");
+            }
+
+            if (optopt == 'u') {
+                return cli_usage_error("-u needs USER:PASSWORD");
+            }
+
             if (optopt == 0) {
                 return cli_usage_error("unknown option \"%s\"",
                                        argv[optind - 1]);
@@ -252,6 +291,7 @@ main(int argc, char **argv)
     }
 
     pubsub_set_tls(cafile, verify);
+    pubsub_set_headers(hlen ? headers : NULL);
 
     if (url.tls) {
         /* OpenSSL writes with write(): a closed connection is an error */
@@ -393,7 +433,8 @@ static void
 cli_usage(FILE *out)
 {
     fputs(
-"usage: pubsub-cli [-t SECONDS] [--cacert FILE] [-k] URL COMMAND [ARGUMENTS]\n"
+"usage: pubsub-cli [-t SECONDS] [-H 'NAME: VALUE' ...] [-u USER:PASSWORD]\n"
+"                  [--cacert FILE] [-k] URL COMMAND [ARGUMENTS]\n"
 "\n"
 "  URL is ws://HOST[:PORT]/PATH or wss://HOST[:PORT]/PATH, a pubsub\n"
 "  location of nginx.  wss:// verifies the server's certificate against\n"
@@ -452,6 +493,11 @@ cli_usage(FILE *out)
 "  --cacert FILE   wss://: the CA certificates (PEM) to verify the\n"
 "                  server's certificate with, instead of the system's\n"
 "  -k, --insecure  wss://: do not verify the server's certificate or name\n"
+"  -H, --handshake-header 'NAME: VALUE'\n"
+"                  one more header of the WebSocket handshake, e.g. a\n"
+"                  token for auth_request (repeatable)\n"
+"  -u, --user USER:PASSWORD\n"
+"                  HTTP basic authentication (auth_basic)\n"
 "  -h, --help      this help\n"
 "\n"
 "output: one JSON object a line, a message as\n"
@@ -469,6 +515,80 @@ cli_usage(FILE *out)
 "  3  connection, handshake or protocol error, timeout, or the server\n"
 "     closed the WebSocket or ended the subscription\n",
     out);
+}
+
+
+/*
+ * -H "Name: value": one more line of the handshake request.  The name is
+ * an HTTP token; the value has no control characters (tab aside), so
+ * nothing can end the line or the request early.
+ */
+
+static int
+cli_add_header(char *buf, size_t size, size_t *len, const char *line)
+{
+    size_t       n;
+    const char  *p;
+
+    n = strspn(line, "!#$%&'*+-.^_`|~0123456789"
+                     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+
+    if (n == 0 || line[n] != ':') {
+        return cli_usage_error("bad header \"%s\": it must be "
+                               "\"Name: value\"", line);
+    }
+
+    for (p = line + n + 1; *p; p++) {
+        if (((u_char) *p < 0x20 && *p != '\t') || *p == 0x7f) {
+            return cli_usage_error("bad header \"%.*s\": control character "
+                                   "in the value", (int) n, line);
+        }
+    }
+
+    n = strlen(line);
+
+    if (*len + n + 2 >= size) {
+        return cli_usage_error("too many header bytes (%d at most)",
+                               (int) size - 1);
+    }
+
+    memcpy(buf + *len, line, n);
+    memcpy(buf + *len + n, "\r\n", 3);
+    *len += n + 2;
+
+    return CLI_OK;
+}
+
+
+/* -u USER:PASSWORD: the "Authorization: Basic ..." line */
+
+static int
+cli_add_user(char *buf, size_t size, size_t *len, const char *user)
+{
+    int     rc;
+    char   *line;
+    size_t  n;
+
+    n = strlen(user);
+
+    if (strchr(user, ':') == NULL) {
+        return cli_usage_error("-u needs USER:PASSWORD");
+    }
+
+    line = malloc(sizeof("Authorization: Basic ") + (n + 2) / 3 * 4);
+    if (line == NULL) {
+        return cli_usage_error("out of memory");
+    }
+
+    strcpy(line, "Authorization: Basic ");
+    (void) pubsub_base64_encode(line + sizeof("Authorization: Basic ") - 1,
+                                (const u_char *) user, n);
+
+    rc = cli_add_header(buf, size, len, line);
+
+    free(line);
+
+    return rc;
 }
 
 

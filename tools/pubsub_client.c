@@ -241,11 +241,14 @@ pubsub_ws_accept(char accept[PUBSUB_WS_ACCEPT_LEN + 1], const char *key)
 }
 
 
-/* the request; returns its length, or -1 when size is too small */
+/*
+ * The request, with the header lines in headers (NULL: none) before its
+ * end; returns its length, or -1 when size is too small
+ */
 
 int
 pubsub_ws_handshake_request(char *buf, size_t size, const pubsub_url_t *url,
-    const char *key)
+    const char *key, const char *headers)
 {
     int  n;
 
@@ -256,8 +259,9 @@ pubsub_ws_handshake_request(char *buf, size_t size, const pubsub_url_t *url,
                  "Connection: Upgrade\r\n"
                  "Sec-WebSocket-Key: %s\r\n"
                  "Sec-WebSocket-Version: 13\r\n"
+                 "%s"
                  "\r\n",
-                 url->path, url->authority, key);
+                 url->path, url->authority, key, headers ? headers : "");
 
     if (n < 0 || (size_t) n >= size) {
         return -1;
@@ -1131,6 +1135,23 @@ pubsub_set_wakeup_fd(int fd)
 }
 
 
+/* more lines of the handshake request ("Name: value\r\n"...), or NULL */
+static const char  *pubsub_headers;
+
+
+/*
+ * Later handshakes send these header lines too, each "Name: value\r\n"
+ * (checked by the caller), e.g. an Authorization for a location behind
+ * auth_basic or auth_request.  NULL: none.
+ */
+
+void
+pubsub_set_headers(const char *headers)
+{
+    pubsub_headers = headers;
+}
+
+
 /* wss://: the CA certificates (NULL: the system's) and whether to verify */
 static const char  *pubsub_tls_cafile;
 static int          pubsub_tls_verify = 1;
@@ -1581,7 +1602,8 @@ pubsub_handshake(pubsub_conn_t *c, const pubsub_url_t *url,
     pubsub_random(nonce, sizeof(nonce));
     pubsub_ws_key(key, nonce);
 
-    n = pubsub_ws_handshake_request(buf, sizeof(buf), url, key);
+    n = pubsub_ws_handshake_request(buf, sizeof(buf), url, key,
+                                    pubsub_headers);
     if (n < 0) {
         snprintf(c->err, sizeof(c->err), "URL too long");
         return PUBSUB_ERROR;

@@ -145,7 +145,7 @@ void pubsub_ws_key(char key[PUBSUB_WS_KEY_LEN + 1], const u_char nonce[16]);
 void pubsub_ws_accept(char accept[PUBSUB_WS_ACCEPT_LEN + 1],
     const char *key);
 int pubsub_ws_handshake_request(char *buf, size_t size,
-    const pubsub_url_t *url, const char *key);
+    const pubsub_url_t *url, const char *key, const char *headers);
 int pubsub_ws_handshake_response(const char *buf, size_t len,
     const char *key, size_t *used, char *err, size_t errlen);
 
@@ -214,6 +214,7 @@ int pubsub_recv_resp_timeout(pubsub_conn_t *c, PubSubResp **resp,
 int pubsub_buffered(pubsub_conn_t *c);
 void pubsub_set_wakeup_fd(int fd);
 void pubsub_set_tls(const char *cafile, int verify);
+void pubsub_set_headers(const char *headers);
 int pubsub_call(pubsub_conn_t *c, pubsub_req_t *r, PubSubResp **resp);
 void pubsub_close(pubsub_conn_t *c, int code);
 
