@@ -90,6 +90,22 @@ sub worker_pid {
     die "no worker of nginx $master\n";
 }
 
+# a new worker for the next run (not under valgrind, where nginx has no
+# master): a reload, and the old worker gone, so that the RSS a run
+# measures does not start from memory the run before left to the
+# allocator
+sub fresh_worker {
+    return if use_valgrind();
+    my $old = worker_pid();
+    nginx_reload();
+    for (1 .. 600) {
+        my @w = child_pids(nginx_pid());
+        return if @w == 1 && $w[0] != $old;
+        sleep 0.1;
+    }
+    die "the worker $old did not exit after the reload\n";
+}
+
 # soak($scenario[:$name], [$at, $cmd]..., '--', @args): runs pubsub-soak
 # (its report named $name, default $scenario), sends
 # each mock command $at seconds after the start, returns the report (a
@@ -352,9 +368,12 @@ my @runs = (['readersctl', $rate, 'soakc', '--control'],
             ['readers', $rate, 'soak'],
             full() ? (['readers50ctl', 50, 'soak50c', '--control'],
                       ['readers50', 50, 'soak50']) : ());
+# each run on a worker of its own: the control's 10,000 connections would
+# leave the measured run's RSS nothing to grow into
 my @verdicts;
 for my $run (@runs) {
     my ($name, $r_rate, $topic, @control) = @$run;
+    fresh_worker() if @verdicts;
     my $r = soak("readers:$name", '--', '--topic', $topic, '--partitions', 1,
                  '--subscribers', $subs, '--stopped', $stopped,
                  '--rate', $r_rate, '--duration', $d, '--baseline', $base,
