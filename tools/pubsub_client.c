@@ -53,6 +53,7 @@ static int pubsub_recv_event(pubsub_conn_t *c, pubsub_ws_event_t *ev,
     int64_t deadline);
 static int pubsub_handshake(pubsub_conn_t *c, const pubsub_url_t *url,
     int64_t deadline);
+static SSL_CTX *pubsub_tls_ctx_create(pubsub_conn_t *c);
 static int pubsub_tls_connect(pubsub_conn_t *c, const pubsub_url_t *url,
     int64_t deadline);
 static int pubsub_tls_wait(pubsub_conn_t *c, int n, int64_t deadline,
@@ -1342,6 +1343,61 @@ failed:
 }
 
 
+/* the SSL_CTX of every wss:// connection, as pubsub_set_tls() said */
+
+static SSL_CTX *
+pubsub_tls_ctx_create(pubsub_conn_t *c)
+{
+    int       n;
+    char      err[256];
+    SSL_CTX  *ctx;
+
+    ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL) {
+        snprintf(c->err, sizeof(c->err), "SSL_CTX_new() failed");
+        return NULL;
+    }
+
+    (void) SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+    /* the WebSocket's close frame, not TLS, says a stream is whole */
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
+
+    if (!pubsub_tls_verify) {
+        return ctx;
+    }
+
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+
+    if (pubsub_tls_cafile && access(pubsub_tls_cafile, R_OK) == -1) {
+        snprintf(c->err, sizeof(c->err),
+                 "cannot read the CA certificates \"%s\": %s",
+                 pubsub_tls_cafile, strerror(errno));
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+
+    n = pubsub_tls_cafile
+        ? SSL_CTX_load_verify_locations(ctx, pubsub_tls_cafile, NULL)
+        : SSL_CTX_set_default_verify_paths(ctx);
+
+    if (n != 1) {
+        ERR_error_string_n(ERR_get_error(), err, sizeof(err));
+        snprintf(c->err, sizeof(c->err),
+                 "cannot load the CA certificates%s%s%s: %s",
+                 pubsub_tls_cafile ? " \"" : "",
+                 pubsub_tls_cafile ? pubsub_tls_cafile : "",
+                 pubsub_tls_cafile ? "\"" : "", err);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+
+    return ctx;
+}
+
+
 /*
  * The TLS handshake of wss:// on the connected socket: SNI with the URL's
  * host name, and unless told otherwise the certificate verified and
@@ -1360,47 +1416,9 @@ pubsub_tls_connect(pubsub_conn_t *c, const pubsub_url_t *url,
     X509_VERIFY_PARAM  *param;
 
     if (pubsub_tls_ctx == NULL) {
-        pubsub_tls_ctx = SSL_CTX_new(TLS_client_method());
+        pubsub_tls_ctx = pubsub_tls_ctx_create(c);
         if (pubsub_tls_ctx == NULL) {
-            snprintf(c->err, sizeof(c->err), "SSL_CTX_new() failed");
             return PUBSUB_ERROR;
-        }
-
-        (void) SSL_CTX_set_min_proto_version(pubsub_tls_ctx, TLS1_2_VERSION);
-
-#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
-        /* the WebSocket's close frame, not TLS, says a stream is whole */
-        SSL_CTX_set_options(pubsub_tls_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-#endif
-
-        if (pubsub_tls_verify) {
-            SSL_CTX_set_verify(pubsub_tls_ctx, SSL_VERIFY_PEER, NULL);
-
-            if (pubsub_tls_cafile && access(pubsub_tls_cafile, R_OK) == -1) {
-                snprintf(c->err, sizeof(c->err),
-                         "cannot read the CA certificates \"%s\": %s",
-                         pubsub_tls_cafile, strerror(errno));
-                SSL_CTX_free(pubsub_tls_ctx);
-                pubsub_tls_ctx = NULL;
-                return PUBSUB_ERROR;
-            }
-
-            n = pubsub_tls_cafile
-                ? SSL_CTX_load_verify_locations(pubsub_tls_ctx,
-                                                pubsub_tls_cafile, NULL)
-                : SSL_CTX_set_default_verify_paths(pubsub_tls_ctx);
-
-            if (n != 1) {
-                ERR_error_string_n(ERR_get_error(), what, sizeof(what));
-                snprintf(c->err, sizeof(c->err),
-                         "cannot load the CA certificates%s%s%s: %s",
-                         pubsub_tls_cafile ? " \"" : "",
-                         pubsub_tls_cafile ? pubsub_tls_cafile : "",
-                         pubsub_tls_cafile ? "\"" : "", what);
-                SSL_CTX_free(pubsub_tls_ctx);
-                pubsub_tls_ctx = NULL;
-                return PUBSUB_ERROR;
-            }
         }
     }
 
