@@ -460,6 +460,8 @@ my @runs = (
     ['-x', $u, 'ping'],
     ['--insecure', $u, 'ping', '--cacert'],
     ['--cacert'],
+    ['-E'],
+    ['--cert-key'],
     ['--verbose', $u, 'ping'],
     ['http://127.0.0.1/kafka', 'ping'],
     ['ws://127.0.0.1:99999/kafka', 'ping'],
@@ -510,6 +512,10 @@ exit 2
 err pubsub-cli: unknown option "--cacert" of ping
 exit 2
 err pubsub-cli: --cacert needs a file
+exit 2
+err pubsub-cli: --cert needs a file
+exit 2
+err pubsub-cli: --cert-key needs a file
 exit 2
 err pubsub-cli: unknown option "--verbose"
 exit 2

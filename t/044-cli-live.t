@@ -348,3 +348,79 @@ err try "pubsub-cli -h"
 password mismatch
 --- no_error_log
 [crit]
+
+
+
+=== TEST 8: wss:// to a location behind ssl_verify_client: -E (and --cert-key) give the client certificate, whose name the location allows as a topic; a missing, unreadable or mismatched certificate or key is said and nothing is sent
+--- http_config
+    map $ssl_client_s_dn $pubsub_cn {
+        ~(^|,)CN=(?<cn>[^,]+)  $cn;
+        default                "";
+    }
+--- config
+    listen 127.0.0.1:$TEST_NGINX_TLS_PORT ssl;
+    ssl_certificate $TEST_NGINX_KAFKA_SERVER_CERT;
+    ssl_certificate_key $TEST_NGINX_KAFKA_SERVER_KEY;
+    ssl_client_certificate $TEST_NGINX_KAFKA_CA;
+    ssl_verify_client on;
+
+    location = /kafka {
+        pubsub_kafka_pass kafka://$TEST_NGINX_KAFKA_BROKERS;
+        pubsub_kafka_read $pubsub_cn;
+        pubsub_kafka_write $pubsub_cn;
+    }
+--- ws_code
+my $c = kafka_certs();
+my $dir = $c->{dir};
+my $wss = 'wss://localhost:' . tls_port() . '/kafka';
+my @ca = ('--cacert', $c->{ca});
+my @pair = ('-E', $c->{client_cert}, '--cert-key', $c->{client_key});
+# one file holding the certificate and its key, as curl's -E takes it
+write_file("$dir/both.pem",
+           read_file($c->{client_cert}) . read_file($c->{client_key}));
+write_file("$dir/junk.pem", "not a certificate\n");
+system('openssl', 'pkey', '-in', $c->{client_key}, '-aes256', '-passout',
+       'pass:secret', '-out', "$dir/encrypted.key") == 0
+    or die "openssl pkey failed\n";
+my @out = (
+    cli(@ca, $wss, 'ping'),
+    cli(\"by certificate\n", @ca, @pair, $wss, 'produce', 'nginx-client',
+        '--partition', 0),
+    cli(@ca, '-E', "$dir/both.pem", $wss, 'fetch', 'nginx-client', 0, 0),
+    cli(@ca, @pair, $wss, 'produce', 'other', '--value', 'x'),
+    cli('-k', @pair, $wss, 'ping', 'insecure'),
+    cli(@ca, '-E', $c->{client_cert}, '--cert-key', $c->{server_key}, $wss,
+        'ping'),
+    cli(@ca, '-E', $c->{client_cert}, $wss, 'ping'),
+    cli(@ca, '-E', $c->{client_cert}, '--cert-key', "$dir/encrypted.key",
+        $wss, 'ping'),
+    cli(@ca, '-E', "$dir/junk.pem", $wss, 'ping'),
+    cli(@ca, '-E', "$dir/none.pem", $wss, 'ping'),
+    cli(@ca, '--cert-key', $c->{client_key}, $wss, 'ping'),
+);
+[ map { s/\Q$dir\E/DIR/gr } @out ];
+--- ws_response_like
+\Aexit 3
+err pubsub-cli: server refused the WebSocket handshake: "HTTP/1.1 400 Bad Request"
+out \{"partition":0,"offset":0,"timestamp":\d+\}
+exit 0
+out \{"offset":0,"timestamp":NOW,"key":"","value":"by certificate"\}
+exit 0
+out \{"error":403,"message":"topic \\"other\\" not allowed"\}
+exit 1
+err pubsub-cli: error 403: topic "other" not allowed
+out \{"pong":"insecure"\}
+exit 0
+exit 3
+err pubsub-cli: the client key "DIR/server.key" does not belong to the certificate "DIR/client.pem"
+exit 3
+err pubsub-cli: no private key in "DIR/client.pem": give it with --cert-key
+exit 3
+err pubsub-cli: the client key "DIR/encrypted.key" is encrypted: pubsub-cli takes a key without a passphrase
+exit 3
+err pubsub-cli: cannot load the client certificate "DIR/junk.pem": no start line
+exit 3
+err pubsub-cli: cannot read the client certificate "DIR/none.pem": No such file or directory
+exit 2
+err pubsub-cli: --cert-key needs --cert
+err try "pubsub-cli -h"\z

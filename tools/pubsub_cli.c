@@ -186,7 +186,7 @@ main(int argc, char **argv)
 {
     int                ch, rc, timeout, delay, verify;
     size_t             hlen;
-    const char        *err, *cafile;
+    const char        *err, *cafile, *cert, *key;
     cli_cmd_t          cmd;
     pubsub_url_t       url;
     pubsub_conn_t      conn;
@@ -197,6 +197,8 @@ main(int argc, char **argv)
     static const struct option  options[] = {
         { "help",             no_argument,       NULL, 'h' },
         { "cacert",           required_argument, NULL, 'C' },
+        { "cert",             required_argument, NULL, 'E' },
+        { "cert-key",         required_argument, NULL, 'K' },
         { "insecure",         no_argument,       NULL, 'k' },
         { "handshake-header", required_argument, NULL, 'H' },
         { "user",             required_argument, NULL, 'u' },
@@ -205,12 +207,14 @@ main(int argc, char **argv)
 
     timeout = 10000;
     cafile = NULL;
+    cert = NULL;
+    key = NULL;
     verify = 1;
     hlen = 0;
 
     opterr = 0;
 
-    while ((ch = getopt_long(argc, argv, "+ht:kH:u:", options, NULL))
+    while ((ch = getopt_long(argc, argv, "+ht:kE:H:u:", options, NULL))
            != -1)
     {
         switch (ch) {
@@ -239,6 +243,14 @@ main(int argc, char **argv)
             cafile = optarg;
             break;
 
+        case 'E':
+            cert = optarg;
+            break;
+
+        case 'K':
+            key = optarg;
+            break;
+
         case 'k':
             verify = 0;
             break;
@@ -257,6 +269,14 @@ main(int argc, char **argv)
 
             if (optopt == 'C') {
                 return cli_usage_error("--cacert needs a file");
+            }
+
+            if (optopt == 'E') {
+                return cli_usage_error("--cert needs a file");
+            }
+
+            if (optopt == 'K') {
+                return cli_usage_error("--cert-key needs a file");
             }
 
             if (optopt == 'H') {
@@ -280,6 +300,10 @@ main(int argc, char **argv)
         return cli_usage_error("a URL and a command are needed");
     }
 
+    if (key && cert == NULL) {
+        return cli_usage_error("--cert-key needs --cert");
+    }
+
     rc = cli_parse(&cmd, argc - optind - 1, argv + optind + 1);
     if (rc != CLI_OK) {
         return rc;
@@ -290,7 +314,7 @@ main(int argc, char **argv)
         return cli_usage_error("bad URL \"%s\": %s", argv[optind], err);
     }
 
-    pubsub_set_tls(cafile, verify);
+    pubsub_set_tls(cafile, cert, key, verify);
     pubsub_set_headers(hlen ? headers : NULL);
 
     if (url.tls) {
@@ -434,12 +458,14 @@ cli_usage(FILE *out)
 {
     fputs(
 "usage: pubsub-cli [-t SECONDS] [-H 'NAME: VALUE' ...] [-u USER:PASSWORD]\n"
-"                  [--cacert FILE] [-k] URL COMMAND [ARGUMENTS]\n"
+"                  [--cacert FILE] [-k] [-E CERT [--cert-key KEY]]\n"
+"                  URL COMMAND [ARGUMENTS]\n"
 "\n"
 "  URL is ws://HOST[:PORT]/PATH or wss://HOST[:PORT]/PATH, a pubsub\n"
 "  location of nginx.  wss:// verifies the server's certificate against\n"
 "  the system's CA certificates, or those of --cacert FILE (PEM), and its\n"
-"  name against HOST; -k (--insecure) verifies nothing.\n"
+"  name against HOST; -k (--insecure) verifies nothing.  -E gives a\n"
+"  server that asks for one (ssl_verify_client) a client certificate.\n"
 "\n"
 "commands:\n"
 "  ping [STATE]                           prints {\"pong\":\"STATE\"}\n"
@@ -493,6 +519,11 @@ cli_usage(FILE *out)
 "  --cacert FILE   wss://: the CA certificates (PEM) to verify the\n"
 "                  server's certificate with, instead of the system's\n"
 "  -k, --insecure  wss://: do not verify the server's certificate or name\n"
+"  -E, --cert FILE wss://: the client's certificate chain (PEM), for\n"
+"                  nginx's ssl_verify_client; its key too, unless\n"
+"                  --cert-key\n"
+"  --cert-key FILE wss://: the client certificate's key (PEM, not\n"
+"                  encrypted)\n"
 "  -H, --handshake-header 'NAME: VALUE'\n"
 "                  one more header of the WebSocket handshake, e.g. a\n"
 "                  token for auth_request (repeatable)\n"

@@ -54,6 +54,11 @@ static int pubsub_recv_event(pubsub_conn_t *c, pubsub_ws_event_t *ev,
 static int pubsub_handshake(pubsub_conn_t *c, const pubsub_url_t *url,
     int64_t deadline);
 static SSL_CTX *pubsub_tls_ctx_create(pubsub_conn_t *c);
+static int pubsub_tls_client_cert(pubsub_conn_t *c, SSL_CTX *ctx);
+static int pubsub_tls_key_kind(const char *path);
+static int pubsub_tls_no_password(char *buf, int size, int rwflag,
+    void *data);
+static const char *pubsub_tls_reason(void);
 static int pubsub_tls_connect(pubsub_conn_t *c, const pubsub_url_t *url,
     int64_t deadline);
 static int pubsub_tls_wait(pubsub_conn_t *c, int n, int64_t deadline,
@@ -1153,8 +1158,13 @@ pubsub_set_headers(const char *headers)
 }
 
 
-/* wss://: the CA certificates (NULL: the system's) and whether to verify */
+/*
+ * wss://: the CA certificates (NULL: the system's), whether to verify, and
+ * the client's own certificate and key (NULL: none)
+ */
 static const char  *pubsub_tls_cafile;
+static const char  *pubsub_tls_cert;
+static const char  *pubsub_tls_key;
 static int          pubsub_tls_verify = 1;
 static SSL_CTX     *pubsub_tls_ctx;
 
@@ -1163,15 +1173,21 @@ static SSL_CTX     *pubsub_tls_ctx;
  * How later wss:// connections check the server: verify 1 (the default)
  * verifies its certificate against the CA certificates in cafile (PEM),
  * or the system's when cafile is NULL, and its name against the URL's
- * host; verify 0 checks nothing (as curl's --insecure).  OpenSSL sends
- * with write(), not send(MSG_NOSIGNAL): a caller of wss:// ignores
+ * host; verify 0 checks nothing (as curl's --insecure).  cert, when not
+ * NULL, is the client's certificate chain (PEM) for a server that asks
+ * for one (nginx's ssl_verify_client), its key in key, or in cert when
+ * key is NULL; an encrypted key is refused, never asked for.  OpenSSL
+ * sends with write(), not send(MSG_NOSIGNAL): a caller of wss:// ignores
  * SIGPIPE.
  */
 
 void
-pubsub_set_tls(const char *cafile, int verify)
+pubsub_set_tls(const char *cafile, const char *cert, const char *key,
+    int verify)
 {
     pubsub_tls_cafile = cafile;
+    pubsub_tls_cert = cert;
+    pubsub_tls_key = key;
     pubsub_tls_verify = verify;
 
     if (pubsub_tls_ctx) {
@@ -1349,7 +1365,6 @@ static SSL_CTX *
 pubsub_tls_ctx_create(pubsub_conn_t *c)
 {
     int       n;
-    char      err[256];
     SSL_CTX  *ctx;
 
     ctx = SSL_CTX_new(TLS_client_method());
@@ -1364,6 +1379,11 @@ pubsub_tls_ctx_create(pubsub_conn_t *c)
     /* the WebSocket's close frame, not TLS, says a stream is whole */
     SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
 #endif
+
+    if (pubsub_tls_cert && pubsub_tls_client_cert(c, ctx) != PUBSUB_OK) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
 
     if (!pubsub_tls_verify) {
         return ctx;
@@ -1384,17 +1404,158 @@ pubsub_tls_ctx_create(pubsub_conn_t *c)
         : SSL_CTX_set_default_verify_paths(ctx);
 
     if (n != 1) {
-        ERR_error_string_n(ERR_get_error(), err, sizeof(err));
         snprintf(c->err, sizeof(c->err),
                  "cannot load the CA certificates%s%s%s: %s",
                  pubsub_tls_cafile ? " \"" : "",
                  pubsub_tls_cafile ? pubsub_tls_cafile : "",
-                 pubsub_tls_cafile ? "\"" : "", err);
+                 pubsub_tls_cafile ? "\"" : "", pubsub_tls_reason());
         SSL_CTX_free(ctx);
         return NULL;
     }
 
     return ctx;
+}
+
+
+/*
+ * The client's certificate and key, checked to belong together here
+ * rather than found out by the server in the handshake
+ */
+
+static int
+pubsub_tls_client_cert(pubsub_conn_t *c, SSL_CTX *ctx)
+{
+    const char  *key;
+
+    key = pubsub_tls_key ? pubsub_tls_key : pubsub_tls_cert;
+
+    if (access(pubsub_tls_cert, R_OK) == -1) {
+        snprintf(c->err, sizeof(c->err),
+                 "cannot read the client certificate \"%s\": %s",
+                 pubsub_tls_cert, strerror(errno));
+        return PUBSUB_ERROR;
+    }
+
+    if (access(key, R_OK) == -1) {
+        snprintf(c->err, sizeof(c->err),
+                 "cannot read the client key \"%s\": %s",
+                 key, strerror(errno));
+        return PUBSUB_ERROR;
+    }
+
+    if (SSL_CTX_use_certificate_chain_file(ctx, pubsub_tls_cert) != 1) {
+        snprintf(c->err, sizeof(c->err),
+                 "cannot load the client certificate \"%s\": %s",
+                 pubsub_tls_cert, pubsub_tls_reason());
+        return PUBSUB_ERROR;
+    }
+
+    switch (pubsub_tls_key_kind(key)) {
+
+    case 0:
+        snprintf(c->err, sizeof(c->err), "no private key in \"%s\"%s",
+                 key, pubsub_tls_key ? "" : ": give it with --cert-key");
+        return PUBSUB_ERROR;
+
+    case 2:
+        snprintf(c->err, sizeof(c->err),
+                 "the client key \"%s\" is encrypted: pubsub-cli takes a "
+                 "key without a passphrase", key);
+        return PUBSUB_ERROR;
+
+    default:
+        break;
+    }
+
+    /* never a passphrase prompt: stdin may be produce's records */
+    SSL_CTX_set_default_passwd_cb(ctx, pubsub_tls_no_password);
+
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+
+        if (ERR_GET_REASON(ERR_peek_last_error())
+            == X509_R_KEY_VALUES_MISMATCH)
+        {
+            ERR_clear_error();
+            snprintf(c->err, sizeof(c->err),
+                     "the client key \"%s\" does not belong to the "
+                     "certificate \"%s\"", key, pubsub_tls_cert);
+            return PUBSUB_ERROR;
+        }
+
+        snprintf(c->err, sizeof(c->err),
+                 "cannot load the client key \"%s\": %s", key,
+                 pubsub_tls_reason());
+        return PUBSUB_ERROR;
+    }
+
+    return PUBSUB_OK;
+}
+
+
+/*
+ * What a PEM file holds of a private key: 0 none, 1 a key, 2 an encrypted
+ * one (PKCS#8's ENCRYPTED PRIVATE KEY, or the traditional Proc-Type
+ * header); so that the errors say which, and OpenSSL never prompts
+ */
+
+static int
+pubsub_tls_key_kind(const char *path)
+{
+    int    kind;
+    FILE  *f;
+    char   line[256];
+
+    f = fopen(path, "r");
+    if (f == NULL) {
+        return 1;    /* OpenSSL says why */
+    }
+
+    kind = 0;
+
+    while (fgets(line, sizeof(line), f)) {
+
+        if (strncmp(line, "-----BEGIN ", 11) == 0
+            && strstr(line, "PRIVATE KEY-----"))
+        {
+            kind = strstr(line, "ENCRYPTED") ? 2 : 1;
+
+            if (kind == 1 && fgets(line, sizeof(line), f)
+                && strncmp(line, "Proc-Type: 4,ENCRYPTED", 22) == 0)
+            {
+                kind = 2;
+            }
+
+            break;
+        }
+    }
+
+    fclose(f);
+
+    return kind;
+}
+
+
+static int
+pubsub_tls_no_password(char *buf, int size, int rwflag, void *data)
+{
+    return -1;
+}
+
+
+/* the first reason OpenSSL queued, its queue emptied */
+
+static const char *
+pubsub_tls_reason(void)
+{
+    const char     *reason;
+    unsigned long   e;
+
+    e = ERR_get_error();
+    reason = e ? ERR_reason_error_string(e) : NULL;
+
+    ERR_clear_error();
+
+    return reason ? reason : "unknown error";
 }
 
 

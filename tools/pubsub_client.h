@@ -213,7 +213,8 @@ int pubsub_recv_resp_timeout(pubsub_conn_t *c, PubSubResp **resp,
     int timeout);
 int pubsub_buffered(pubsub_conn_t *c);
 void pubsub_set_wakeup_fd(int fd);
-void pubsub_set_tls(const char *cafile, int verify);
+void pubsub_set_tls(const char *cafile, const char *cert, const char *key,
+    int verify);
 void pubsub_set_headers(const char *headers);
 int pubsub_call(pubsub_conn_t *c, pubsub_req_t *r, PubSubResp **resp);
 void pubsub_close(pubsub_conn_t *c, int code);
