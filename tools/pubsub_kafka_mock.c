@@ -53,6 +53,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -159,6 +160,33 @@ getsockname(int fd, struct sockaddr *addr, socklen_t *len)
     errno = saved;
 
     return rc;
+}
+
+
+/*
+ * A Kafka broker disables Nagle's algorithm on the connections it accepts
+ * (its SocketServer sets TCP_NODELAY); librdkafka's mock does not.  Without
+ * it, a small response written while the previous one is unacknowledged
+ * waits for the client's delayed ACK, 40 ms on Linux, whenever the client
+ * has nothing to send meanwhile: the first Fetch after a burst of
+ * ListOffsets, say.  The mock's listener is the only caller of accept().
+ */
+
+int
+accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+    int  s, on, saved;
+
+    s = (int) syscall(SYS_accept4, fd, addr, len, 0);
+
+    if (s != -1) {
+        saved = errno;
+        on = 1;
+        (void) setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(int));
+        errno = saved;
+    }
+
+    return s;
 }
 
 
